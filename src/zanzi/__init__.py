@@ -1,0 +1,1 @@
+"""Zanzi: Google Zanzibar-style relationship-based authorization for Python."""

@@ -1,0 +1,1 @@
+"""The service facade that every transport calls, and the transports' shared conversions."""

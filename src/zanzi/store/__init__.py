@@ -1,0 +1,1 @@
+"""Relationship stores with revisions: one contract, several backends, one conformance suite."""

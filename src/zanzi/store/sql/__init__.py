@@ -1,0 +1,1 @@
+"""SQL backends of the store contract and the helpers they share."""
