@@ -12,13 +12,13 @@ The tree::
     │   ├── SchemaSyntaxError                 (line, column, excerpt)
     │   ├── InvalidRelationship               bad relationship / reference string or field
     │   ├── InvalidFilter
-    │   └── InvalidContext                    bad caveat context
+    │   ├── InvalidContext                    bad caveat context
+    │   └── RelationshipNotAllowed            subject type not allowed on the relation
     ├── FailedPrecondition                    FAILED_PRECONDITION / 400
     │   ├── SchemaValidationError             (definition, relation, line, column)
     │   ├── UnknownDefinition
     │   ├── UnknownRelation
     │   ├── UnknownCaveat
-    │   ├── RelationshipNotAllowed            subject type not allowed on the relation
     │   ├── PreconditionFailed                a write precondition did not hold
     │   ├── SchemaInUse                       a schema change would orphan relationships
     │   └── NotSupported                      a feature this version does not implement yet
@@ -169,6 +169,13 @@ class InvalidContext(InvalidArgument):
     """Caveat context is malformed, of the wrong type or too large."""
 
 
+class RelationshipNotAllowed(InvalidArgument):
+    """The relation does not allow this subject type (or wildcard, caveat, expiration), or the
+    relationship names a permission rather than a relation."""
+
+    reason = "ERROR_REASON_INVALID_SUBJECT_TYPE"
+
+
 # -- valid input that does not fit the schema or the data --------------------------------------
 
 
@@ -200,12 +207,6 @@ class UnknownCaveat(FailedPrecondition):
     """A caveat that the schema does not define."""
 
     reason = "ERROR_REASON_UNKNOWN_CAVEAT"
-
-
-class RelationshipNotAllowed(FailedPrecondition):
-    """The relation does not allow this subject type (or wildcard, caveat, expiration)."""
-
-    reason = "ERROR_REASON_INVALID_SUBJECT_TYPE"
 
 
 class PreconditionFailed(FailedPrecondition):

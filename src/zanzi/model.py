@@ -21,6 +21,8 @@ __all__ = [
     "Caveat",
     "Consistency",
     "ConsistencyMode",
+    "ExpandSubject",
+    "ExpandTree",
     "ObjectRef",
     "Operation",
     "Permissionship",
@@ -28,6 +30,7 @@ __all__ = [
     "PreconditionKind",
     "Relationship",
     "RelationshipFilter",
+    "SetOperation",
     "SubjectFilter",
     "SubjectRef",
     "Update",
@@ -577,3 +580,58 @@ class Permissionship(enum.Enum):
     NO_PERMISSION = "no_permission"
     HAS_PERMISSION = "has_permission"
     CONDITIONAL_PERMISSION = "conditional_permission"
+
+
+# -- expand -----------------------------------------------------------------------------------
+
+
+class SetOperation(enum.Enum):
+    """The kind of a node in an expand tree."""
+
+    UNION = "union"
+    INTERSECTION = "intersection"
+    EXCLUSION = "exclusion"
+    LEAF = "leaf"
+
+
+@dataclass(frozen=True, slots=True)
+class ExpandSubject:
+    """A subject in an expand leaf, with the caveat and expiration of its relationship."""
+
+    subject: SubjectRef
+    caveat: Caveat | None = None
+    expiration: datetime | None = None
+
+    def __str__(self) -> str:
+        text = str(self.subject)
+        if self.caveat is not None:
+            text += f"[{self.caveat}]"
+        return text
+
+
+@dataclass(frozen=True, slots=True)
+class ExpandTree:
+    """The userset tree of ``resource#relation`` (Zanzibar's Expand).
+
+    A ``LEAF`` lists the subjects stored directly on a relation (usersets included, unexpanded
+    unless the expansion was recursive). Other nodes combine their ``children``. ``caveat`` is
+    set on the subtree reached through a caveated relationship (an arrow's tupleset).
+    """
+
+    resource: ObjectRef
+    relation: str
+    operation: SetOperation
+    children: tuple[ExpandTree, ...] = ()
+    subjects: tuple[ExpandSubject, ...] = ()
+    caveat: Caveat | None = None
+
+    def render(self, indent: str = "") -> str:
+        """A readable multi-line rendering of the tree."""
+        head = f"{indent}{self.resource}#{self.relation}"
+        if self.caveat is not None:
+            head += f" [{self.caveat}]"
+        if self.operation is SetOperation.LEAF:
+            return head + " -> " + (", ".join(map(str, self.subjects)) or "(none)")
+        lines = [f"{head} {self.operation.value}"]
+        lines.extend(child.render(indent + "  ") for child in self.children)
+        return "\n".join(lines)

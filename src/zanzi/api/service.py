@@ -1,0 +1,670 @@
+"""The service: the one facade that every transport (Python API, CLI, gRPC, HTTP) calls.
+
+It opens the store, compiles and caches the schema per revision, resolves each request's
+consistency to a snapshot, runs the engine, and returns results that carry the token of the
+revision they were computed at. It is the only place that applies those rules, so every
+transport behaves the same.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from zanzi.api.results import (
+    CheckResult,
+    DeleteResult,
+    ExpandResult,
+    LookupResourceResult,
+    LookupSubjectResult,
+    RelationshipChange,
+    RelationshipStream,
+    SchemaResult,
+    WatchEvent,
+    WriteResult,
+)
+from zanzi.api.tokens import TokenCodec
+from zanzi.engine.check import DEFAULT_MAX_DEPTH
+from zanzi.engine.conditions import Cond
+from zanzi.engine.core import Engine
+from zanzi.engine.subjectset import SubjectSet
+from zanzi.engine.validation import (
+    check_schema_change,
+    validate_permission_reference,
+    validate_relationship,
+    validate_subject_reference,
+)
+from zanzi.errors import (
+    InvalidArgument,
+    InvalidFilter,
+    NotSupported,
+    PreconditionFailed,
+    ReadOnly,
+    SchemaNotFound,
+    TooManyUpdates,
+    UnknownDefinition,
+    ZanziError,
+)
+from zanzi.model import (
+    Consistency,
+    ConsistencyMode,
+    ObjectRef,
+    Operation,
+    Permissionship,
+    Precondition,
+    PreconditionKind,
+    Relationship,
+    RelationshipFilter,
+    SubjectRef,
+    Update,
+)
+from zanzi.schema import compile_schema, ir
+from zanzi.store.base import ChangeSet, Datastore, Reader, RelationshipQuery, Revision, Writer, sort_key
+from zanzi.store.registry import open_datastore
+
+__all__ = ["CheckItem", "Service", "open"]
+
+DEFAULT_MAX_UPDATES = 1000
+DEFAULT_MAX_BULK_CHECK = 10_000
+DEFAULT_MAX_PRECONDITIONS = 1000
+
+RefLike = str | ObjectRef
+SubjectLike = str | SubjectRef | ObjectRef
+UpdateLike = str | Relationship | Update
+
+
+@dataclass(frozen=True, slots=True)
+class CheckItem:
+    """One question of a bulk check."""
+
+    resource: ObjectRef
+    permission: str
+    subject: SubjectRef
+    context: Mapping[str, Any] | None = None
+
+    @classmethod
+    def of(cls, item: CheckItem | tuple[Any, ...] | str) -> CheckItem:
+        """Accepts a ``CheckItem``, a tuple ``(resource, permission, subject[, context])`` or a
+        string ``"document:1#view@user:alice"``."""
+        if isinstance(item, CheckItem):
+            return item
+        if isinstance(item, str):
+            rel = Relationship.parse(item)
+            return cls(rel.resource, rel.relation, rel.subject)
+        if isinstance(item, tuple) and len(item) in (3, 4):
+            context = item[3] if len(item) == 4 else None
+            return cls(ObjectRef.parse(item[0]), str(item[1]), SubjectRef.parse(item[2]), context)
+        raise InvalidArgument(f"cannot read a check item from {item!r}")
+
+
+class Service:
+    """Zanzi, embedded: schema, relationships and the Zanzibar APIs over one datastore.
+
+    >>> db = Service.open("memory://")
+    >>> token = db.write_schema("definition user {}  definition doc { relation viewer: user }")
+    >>> _ = db.write_relationships(["doc:readme#viewer@user:alice"])
+    >>> db.check("doc:readme", "viewer", "user:alice").allowed
+    True
+    """
+
+    def __init__(
+        self,
+        datastore: Datastore,
+        *,
+        max_depth: int = DEFAULT_MAX_DEPTH,
+        max_updates: int = DEFAULT_MAX_UPDATES,
+        max_bulk_check: int = DEFAULT_MAX_BULK_CHECK,
+        read_only: bool = False,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.datastore = datastore
+        self.tokens = TokenCodec(datastore)
+        self.max_depth = max_depth
+        self.max_updates = max_updates
+        self.max_bulk_check = max_bulk_check
+        self.read_only = read_only
+        self._clock = clock
+        self._engines: dict[str, Engine | None] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def open(cls, url: str = "sqlite:///zanzi.db", **options: Any) -> Service:
+        """Open a datastore by URL (``sqlite:///path.db``, ``memory://``...) and serve it.
+        Options are split between the datastore (``gc_window``...) and the service."""
+        service_keys = {"max_depth", "max_updates", "max_bulk_check", "read_only", "clock"}
+        service_opts = {k: v for k, v in options.items() if k in service_keys}
+        store_opts = {k: v for k, v in options.items() if k not in service_keys}
+        return cls(open_datastore(url, **store_opts), **service_opts)
+
+    def close(self) -> None:
+        self.datastore.close()
+
+    def __enter__(self) -> Service:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- time, revisions, schema --------------------------------------------------------------
+
+    def now(self) -> datetime:
+        return self._clock() if self._clock is not None else datetime.now(UTC)
+
+    def head_token(self) -> str:
+        """The token of the newest committed revision."""
+        return self.tokens.encode(self.datastore.head_revision())
+
+    def _revision_for(self, consistency: Consistency | None) -> Revision:
+        c = consistency or Consistency.minimize_latency()
+        if c.mode in (ConsistencyMode.MINIMIZE_LATENCY, ConsistencyMode.FULLY_CONSISTENT):
+            return self.datastore.head_revision()
+        assert c.token is not None
+        wanted = self.tokens.decode(c.token)
+        if c.mode is ConsistencyMode.AT_EXACT_SNAPSHOT:
+            self.datastore.check_revision(wanted)
+            return wanted
+        head = self.datastore.head_revision()
+        if wanted > head:
+            self.datastore.check_revision(wanted)  # raises RevisionInFuture
+        return head
+
+    def _snapshot(self, consistency: Consistency | None) -> tuple[Reader, str]:
+        revision = self._revision_for(consistency)
+        return self.datastore.snapshot(revision, now=self.now()), self.tokens.encode(revision)
+
+    def _engine_for(self, text: str | None) -> Engine:
+        if text is None:
+            raise SchemaNotFound("no schema has been defined; write one first")
+        key = hashlib.sha256(text.encode()).hexdigest()
+        engine = self._engines.get(key)
+        if engine is None:
+            schema = compile_schema(text)
+            engine = Engine(schema, max_depth=self.max_depth)
+            with self._lock:
+                if len(self._engines) > 64:
+                    self._engines.clear()
+                self._engines[key] = engine
+        return engine
+
+    def engine(self, consistency: Consistency | None = None) -> Engine:
+        """The engine for the schema at the chosen revision."""
+        reader, _ = self._snapshot(consistency)
+        return self._engine_for(reader.read_schema())
+
+    def _require_writable(self) -> None:
+        if self.read_only:
+            raise ReadOnly("the service is in read-only mode")
+
+    # -- schema -------------------------------------------------------------------------------
+
+    def write_schema(self, text: str) -> str:
+        """Compile, validate and store a schema; return the token of its revision.
+
+        A change that would orphan stored relationships is refused
+        (:class:`~zanzi.errors.SchemaInUse`)."""
+        self._require_writable()
+        if not isinstance(text, str):
+            raise InvalidArgument("the schema must be text")
+        schema = compile_schema(text)
+        _reject_unsupported(schema)
+        with self.datastore.transaction() as tx:
+            old_text = tx.read_schema()
+            old = compile_schema(old_text) if old_text else None
+            check_schema_change(old, schema, lambda q: tx.query(q))
+            tx.write_schema(text)
+        self._engine_for(text)
+        return self.tokens.encode(tx.revision)
+
+    def read_schema(self, consistency: Consistency | None = None) -> SchemaResult:
+        """The schema text at the chosen revision; :class:`SchemaNotFound` if there is none."""
+        reader, token = self._snapshot(consistency)
+        text = reader.read_schema()
+        if text is None:
+            raise SchemaNotFound("no schema has been defined")
+        return SchemaResult(text, token)
+
+    def schema(self, consistency: Consistency | None = None) -> ir.Schema:
+        """The compiled schema at the chosen revision."""
+        return self.engine(consistency).schema
+
+    # -- writes -------------------------------------------------------------------------------
+
+    def write_relationships(
+        self,
+        updates: Iterable[UpdateLike],
+        *,
+        preconditions: Iterable[Precondition | str] = (),
+        operation: Operation = Operation.TOUCH,
+    ) -> str:
+        """Apply relationship updates atomically; return the new revision's token.
+
+        Strings and :class:`Relationship` objects are applied with ``operation`` (TOUCH by
+        default); :class:`Update` objects carry their own. Preconditions (``Precondition``
+        objects, or strings read as must-match filters) are checked inside the same
+        transaction.
+        """
+        return self.write(updates, preconditions=preconditions, operation=operation).token
+
+    def write(
+        self,
+        updates: Iterable[UpdateLike],
+        *,
+        preconditions: Iterable[Precondition | str] = (),
+        operation: Operation = Operation.TOUCH,
+    ) -> WriteResult:
+        self._require_writable()
+        items = _to_updates(updates, operation)
+        if len(items) > self.max_updates:
+            raise TooManyUpdates(
+                f"update count of {len(items)} is greater than maximum allowed of {self.max_updates}",
+                limit=self.max_updates,
+            )
+        conds = [p if isinstance(p, Precondition) else Precondition.must_match(p) for p in preconditions]
+        seen: set[tuple[str, str, str, str, str, str | None]] = set()
+        for u in items:
+            key = u.relationship.key()
+            if key in seen:
+                raise InvalidArgument(
+                    f"found more than one update with relationship `{u.relationship}` in this request; "
+                    "a relationship can only be specified in an update once per request",
+                    relationship=str(u.relationship),
+                )
+            seen.add(key)
+        with self.datastore.transaction() as tx:
+            engine = self._engine_for(tx.read_schema())
+            for u in items:
+                validate_relationship(engine.ts, u.relationship, for_delete=u.operation is Operation.DELETE)
+            for p in conds:
+                self._check_precondition(engine, tx, p)
+            tx.write(items)
+        return WriteResult(self.tokens.encode(tx.revision), len(items))
+
+    def _check_precondition(self, engine: Engine, tx: Writer, p: Precondition) -> None:
+        f = p.filter.validate()
+        _validate_filter(engine, f)
+        found = tx.exists(RelationshipQuery.from_filter(f))
+        if p.kind is PreconditionKind.MUST_MATCH and not found:
+            raise PreconditionFailed(
+                f"unable to satisfy write precondition `{p}`: no relationship matches", precondition=str(p)
+            )
+        if p.kind is PreconditionKind.MUST_NOT_MATCH and found:
+            raise PreconditionFailed(
+                f"unable to satisfy write precondition `{p}`: a relationship matches", precondition=str(p)
+            )
+
+    def delete_relationships(
+        self,
+        filter: RelationshipFilter | str,
+        *,
+        preconditions: Iterable[Precondition | str] = (),
+        limit: int | None = None,
+        allow_partial: bool = False,
+    ) -> DeleteResult:
+        """Delete every relationship matching ``filter``, atomically.
+
+        With ``limit``, more matches than the limit is an error unless ``allow_partial``, in
+        which case ``limit`` of them are deleted and the result says ``partial``."""
+        self._require_writable()
+        f = RelationshipFilter.parse(filter).validate()
+        conds = [p if isinstance(p, Precondition) else Precondition.must_match(p) for p in preconditions]
+        if limit is not None and limit <= 0:
+            raise InvalidArgument("the delete limit must be positive")
+        partial = False
+        with self.datastore.transaction() as tx:
+            engine = self._engine_for(tx.read_schema())
+            _validate_filter(engine, f)
+            for p in conds:
+                self._check_precondition(engine, tx, p)
+            q = RelationshipQuery.from_filter(f)
+            if limit is not None:
+                matching = sum(1 for _ in tx.query(q, limit=limit + 1))
+                if matching > limit:
+                    if not allow_partial:
+                        raise PreconditionFailed(
+                            f"found more than {limit} relationships to be deleted and partial deletion "
+                            "was not requested",
+                            limit=limit,
+                        )
+                    partial = True
+            deleted = tx.delete(q, limit=limit)
+        return DeleteResult(self.tokens.encode(tx.revision), len(deleted), partial)
+
+    def import_relationships(self, relationships: Iterable[str | Relationship], *, batch_size: int = 1000) -> WriteResult:
+        """Create many relationships, in transactions of ``batch_size``. A relationship that
+        exists already is an error (as SpiceDB's bulk import), and stops the import after the
+        batches committed so far."""
+        self._require_writable()
+        count = 0
+        token = self.head_token()
+        batch: list[Update] = []
+        for item in relationships:
+            batch.append(Update(Operation.CREATE, Relationship.parse(item)))
+            if len(batch) >= batch_size:
+                token = self._import_batch(batch)
+                count += len(batch)
+                batch = []
+        if batch:
+            token = self._import_batch(batch)
+            count += len(batch)
+        return WriteResult(token, count)
+
+    def _import_batch(self, batch: list[Update]) -> str:
+        with self.datastore.transaction() as tx:
+            engine = self._engine_for(tx.read_schema())
+            for u in batch:
+                validate_relationship(engine.ts, u.relationship)
+            tx.write(batch)
+        return self.tokens.encode(tx.revision)
+
+    # -- reads --------------------------------------------------------------------------------
+
+    def read_relationships(
+        self,
+        filter: RelationshipFilter | str,
+        *,
+        consistency: Consistency | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> RelationshipStream:
+        """Stored relationships matching ``filter``, ordered, at one revision."""
+        f = RelationshipFilter.parse(filter).validate()
+        reader, token = self._snapshot(consistency)
+        _validate_filter(self._engine_for(reader.read_schema()), f)
+        after = _decode_cursor(cursor) if cursor else None
+        if limit is not None and limit <= 0:
+            raise InvalidArgument("the limit must be positive")
+        items = reader.query(RelationshipQuery.from_filter(f), limit=limit, after=after, ordered=True)
+        return RelationshipStream(items, token, _encode_cursor)
+
+    def export_relationships(self, consistency: Consistency | None = None) -> RelationshipStream:
+        """Every stored relationship at one revision, ordered."""
+        reader, token = self._snapshot(consistency)
+        engine = self._engine_for(reader.read_schema())
+
+        def everything() -> Iterator[Relationship]:
+            for name in sorted(engine.schema.definitions):
+                yield from reader.query(RelationshipQuery(resource_type=name), ordered=True)
+
+        return RelationshipStream(everything(), token, _encode_cursor)
+
+    def check(
+        self,
+        resource: RefLike,
+        permission: str,
+        subject: SubjectLike,
+        *,
+        consistency: Consistency | None = None,
+        context: Mapping[str, Any] | None = None,
+    ) -> CheckResult:
+        """Does ``subject`` have ``permission`` on ``resource``?"""
+        res, sub = ObjectRef.parse(resource), SubjectRef.parse(subject)
+        reader, token = self._snapshot(consistency)
+        engine = self._engine_for(reader.read_schema())
+        answer = engine.check(reader, res, permission, sub, context)
+        perm, missing = _permissionship(answer.decision.allowed, answer.decision.missing)
+        return CheckResult(res, permission, sub, perm, token, missing, dispatch_count=answer.stats.dispatches)
+
+    def check_bulk(
+        self,
+        items: Iterable[CheckItem | tuple[Any, ...] | str],
+        *,
+        consistency: Consistency | None = None,
+        context: Mapping[str, Any] | None = None,
+    ) -> list[CheckResult]:
+        """Many checks at one revision. A failing item carries its ``error``; the others are
+        answered normally."""
+        parsed = [CheckItem.of(i) for i in items]
+        if len(parsed) > self.max_bulk_check:
+            raise TooManyUpdates(
+                f"check count of {len(parsed)} is greater than maximum allowed of {self.max_bulk_check}",
+                limit=self.max_bulk_check,
+            )
+        reader, token = self._snapshot(consistency)
+        engine = self._engine_for(reader.read_schema())
+        results: list[CheckResult] = []
+        for item in parsed:
+            try:
+                answer = engine.check(reader, item.resource, item.permission, item.subject, item.context or context)
+            except ZanziError as exc:
+                results.append(
+                    CheckResult(item.resource, item.permission, item.subject, Permissionship.NO_PERMISSION, token, (), exc)
+                )
+                continue
+            perm, missing = _permissionship(answer.decision.allowed, answer.decision.missing)
+            results.append(
+                CheckResult(
+                    item.resource, item.permission, item.subject, perm, token, missing,
+                    dispatch_count=answer.stats.dispatches,
+                )
+            )
+        return results
+
+    def expand(
+        self,
+        resource: RefLike,
+        permission: str,
+        *,
+        consistency: Consistency | None = None,
+        recursive: bool = False,
+    ) -> ExpandResult:
+        """The userset tree of ``resource#permission``."""
+        res = ObjectRef.parse(resource)
+        reader, token = self._snapshot(consistency)
+        engine = self._engine_for(reader.read_schema())
+        return ExpandResult(engine.expand(reader, res, permission, recursive=recursive), token)
+
+    def lookup_resources(
+        self,
+        resource_type: str,
+        permission: str,
+        subject: SubjectLike,
+        *,
+        consistency: Consistency | None = None,
+        context: Mapping[str, Any] | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> Iterator[LookupResourceResult]:
+        """Resources of ``resource_type`` on which ``subject`` has ``permission``, by id."""
+        sub = SubjectRef.parse(subject)
+        if limit is not None and limit <= 0:
+            raise InvalidArgument("the limit must be positive")
+        reader, token = self._snapshot(consistency)
+        engine = self._engine_for(reader.read_schema())
+        found = engine.lookup_resources(reader, resource_type, permission, sub)
+        ids = sorted(found)
+        if cursor:
+            ids = [i for i in ids if i > cursor]
+        return self._resource_results(engine, found, ids, token, context, limit)
+
+    def _resource_results(
+        self,
+        engine: Engine,
+        found: dict[str, Cond],
+        ids: list[str],
+        token: str,
+        context: Mapping[str, Any] | None,
+        limit: int | None,
+    ) -> Iterator[LookupResourceResult]:
+        emitted = 0
+        for rid in ids:
+            decision = engine.decide(found[rid], context)
+            if decision.allowed is False:
+                continue
+            perm, missing = _permissionship(decision.allowed, decision.missing)
+            yield LookupResourceResult(rid, perm, token, missing, cursor=rid)
+            emitted += 1
+            if limit is not None and emitted >= limit:
+                return
+
+    def lookup_subjects(
+        self,
+        resource: RefLike,
+        permission: str,
+        subject_type: str,
+        *,
+        subject_relation: str | None = None,
+        consistency: Consistency | None = None,
+        context: Mapping[str, Any] | None = None,
+    ) -> Iterator[LookupSubjectResult]:
+        """Subjects of ``subject_type`` (``#subject_relation``) with ``permission`` on
+        ``resource``; a wildcard result lists the subjects it excludes."""
+        res = ObjectRef.parse(resource)
+        reader, token = self._snapshot(consistency)
+        engine = self._engine_for(reader.read_schema())
+        subjects = engine.lookup_subjects(reader, res, permission, subject_type, subject_relation)
+        return _subject_results(engine, subjects, subject_type, subject_relation, token, context)
+
+    # -- watch --------------------------------------------------------------------------------
+
+    def watch(
+        self,
+        after_token: str | None = None,
+        *,
+        object_types: Sequence[str] = (),
+        filters: Sequence[RelationshipFilter | str] = (),
+        timeout: float | None = None,
+        poll_interval: float = 1.0,
+    ) -> Iterator[WatchEvent]:
+        """Committed changes after ``after_token`` (default: now), in revision order, one event
+        per revision that touched relationships matching the filters. Waits for new changes
+        until ``timeout`` seconds pass without any (forever if ``None``)."""
+        after = self.tokens.decode(after_token) if after_token else self.datastore.head_revision()
+        self.datastore.check_revision(after)
+        parsed = [RelationshipFilter.parse(f) for f in filters]
+        types = set(object_types)
+
+        def wanted(rel: Relationship) -> bool:
+            if types and rel.resource.type not in types:
+                return False
+            return not parsed or any(f.matches(rel) for f in parsed)
+
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            progressed = False
+            for cs in self.datastore.changes(after):
+                progressed = True
+                after = cs.revision
+                event = _watch_event(cs, wanted, self.tokens.encode(cs.revision))
+                if event is not None:
+                    yield event
+                    if timeout is not None:
+                        deadline = time.monotonic() + timeout
+            if deadline is not None and not progressed and time.monotonic() >= deadline:
+                return
+            wait = poll_interval if deadline is None else max(0.0, min(poll_interval, deadline - time.monotonic()))
+            self.datastore.wait_for_change(after, wait)
+
+
+# -- helpers ----------------------------------------------------------------------------------
+
+
+def open(url: str = "sqlite:///zanzi.db", **options: Any) -> Service:  # noqa: A001 - mirrors zanzi.open
+    """Open Zanzi on a datastore URL: ``sqlite:///path.db`` (default ``zanzi.db``) or ``memory://``."""
+    return Service.open(url, **options)
+
+
+def _reject_unsupported(schema: ir.Schema) -> None:
+    if schema.caveats:
+        name = next(iter(schema.caveats))
+        raise NotSupported(
+            f"caveats are not supported yet (caveat `{name}`); remove them or wait for caveat support",
+            caveat=name,
+        )
+    for d in schema.definitions.values():
+        for rel in d.relations.values():
+            for a in rel.allowed:
+                if a.caveat is not None:
+                    raise NotSupported(
+                        f"caveats are not supported yet (`{a}` on relation `{d.name}#{rel.name}`)",
+                        definition=d.name,
+                        relation=rel.name,
+                    )
+
+
+def _to_updates(updates: Iterable[UpdateLike], operation: Operation) -> list[Update]:
+    if isinstance(updates, str | Relationship | Update):
+        updates = [updates]
+    out: list[Update] = []
+    for u in updates:
+        if isinstance(u, Update):
+            out.append(u)
+        else:
+            out.append(Update(operation, Relationship.parse(u)))
+    return out
+
+
+def _validate_filter(engine: Engine, f: RelationshipFilter) -> None:
+    ts = engine.ts
+    if f.resource_type is not None:
+        if f.relation is not None:
+            validate_permission_reference(ts, f.resource_type, f.relation)
+        elif f.resource_type not in ts.definitions:
+            raise UnknownDefinition(f"object definition `{f.resource_type}` not found", definition=f.resource_type)
+    if f.subject is not None:
+        rel = f.subject.relation if f.subject.relation not in (None, "...") else None
+        validate_subject_reference(ts, f.subject.type, rel)
+
+
+def _encode_cursor(rel: Relationship) -> str:
+    return base64.urlsafe_b64encode(json.dumps(list(sort_key(rel))).encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[str, str, str, str, str, str]:
+    try:
+        key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise InvalidFilter("the cursor is malformed") from None
+    if not (isinstance(key, list) and len(key) == 6 and all(isinstance(k, str) for k in key)):
+        raise InvalidFilter("the cursor is malformed")
+    return (key[0], key[1], key[2], key[3], key[4], key[5])
+
+
+def _permissionship(allowed: bool | None, missing: tuple[str, ...]) -> tuple[Permissionship, tuple[str, ...]]:
+    if allowed is True:
+        return Permissionship.HAS_PERMISSION, ()
+    if allowed is False:
+        return Permissionship.NO_PERMISSION, ()
+    return Permissionship.CONDITIONAL_PERMISSION, missing
+
+
+def _subject_results(
+    engine: Engine,
+    subjects: SubjectSet,
+    subject_type: str,
+    subject_relation: str | None,
+    token: str,
+    context: Mapping[str, Any] | None,
+) -> Iterator[LookupSubjectResult]:
+    if subjects.wildcard is not False:
+        decision = engine.decide(subjects.wildcard, context)
+        if decision.allowed is not False:
+            excluded: list[LookupSubjectResult] = []
+            for sid in sorted(subjects.excluded):
+                ex = engine.decide(subjects.excluded[sid], context)
+                if ex.allowed is False:
+                    continue
+                perm, missing = _permissionship(ex.allowed, ex.missing)
+                excluded.append(LookupSubjectResult(SubjectRef(subject_type, sid), perm, token, missing))
+            perm, missing = _permissionship(decision.allowed, decision.missing)
+            yield LookupSubjectResult(SubjectRef(subject_type, "*"), perm, token, missing, tuple(excluded))
+    for sid in sorted(subjects.concrete):
+        decision = engine.decide(subjects.concrete[sid], context)
+        if decision.allowed is False:
+            continue
+        perm, missing = _permissionship(decision.allowed, decision.missing)
+        yield LookupSubjectResult(SubjectRef(subject_type, sid, subject_relation), perm, token, missing)
+
+
+def _watch_event(cs: ChangeSet, wanted: Callable[[Relationship], bool], token: str) -> WatchEvent | None:
+    changes = tuple(RelationshipChange(c.kind, c.relationship) for c in cs.changes if wanted(c.relationship))
+    if not changes and not cs.schema_changed:
+        return None
+    return WatchEvent(changes, token, cs.schema_changed)

@@ -1,0 +1,246 @@
+"""Check: is ``subject`` a member of ``resource#relation``, and under which condition?
+
+One :class:`CheckRun` answers one question. It walks the rewrite tree of the permission and the
+stored relationships depth first, short-circuiting unions at the first unconditional yes and
+intersections at the first no. Sub-answers are memoised per run.
+
+Cycle safety: a sub-problem that is re-entered while it is still being computed (cyclic data,
+such as two groups that contain each other) counts as "no" on that branch, and answers that
+depended on such an assumption are not memoised. If the final answer is not a plain yes and a
+cycle was met, the run raises :class:`~zanzi.errors.MaxDepthExceeded`, as SpiceDB does when a
+check recurses through cyclic data. A chain deeper than the depth limit raises it too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from zanzi.engine.conditions import Cond, all_of, both, either, negate
+from zanzi.engine.reader import RelationshipReader, relationship_condition
+from zanzi.engine.typesystem import TypeSystem
+from zanzi.errors import InvalidArgument, MaxDepthExceeded
+from zanzi.model import SubjectRef
+from zanzi.schema import ir
+from zanzi.store.base import RelationshipQuery
+
+__all__ = ["DEFAULT_MAX_DEPTH", "CheckRun", "CheckStats"]
+
+DEFAULT_MAX_DEPTH = 50
+_NO_FLOOR = 1 << 30
+
+Key = tuple[str, str, str]
+
+
+@dataclass(slots=True)
+class CheckStats:
+    """What a run cost: sub-problems dispatched, memo hits, deepest level reached."""
+
+    dispatches: int = 0
+    memo_hits: int = 0
+    depth: int = 0
+    queries: int = 0
+
+
+class CheckRun:
+    """Answers ``check(resource#relation, subject)`` questions for one subject at one snapshot."""
+
+    def __init__(
+        self,
+        ts: TypeSystem,
+        reader: RelationshipReader,
+        subject: SubjectRef,
+        *,
+        max_depth: int = DEFAULT_MAX_DEPTH,
+    ) -> None:
+        if subject.is_wildcard:
+            raise InvalidArgument("cannot perform check on wildcard subject", field="subject.object_id")
+        self.ts = ts
+        self.reader = reader
+        self.subject = subject
+        self.max_depth = max_depth
+        self.stats = CheckStats()
+        self._memo: dict[Key, Cond] = {}
+        self._stack: dict[Key, int] = {}
+        self._floor = _NO_FLOOR
+        self._cycle: Key | None = None
+        self._cyclic: set[Key] = set()  # memoised keys whose computation met a cycle
+
+    # -- entry point --------------------------------------------------------------------------
+
+    def check(self, resource_type: str, resource_id: str, relation: str) -> Cond:
+        """The condition under which the subject is a member of ``type:id#relation``."""
+        self._cycle = None
+        result = self._check(resource_type, resource_id, relation, 1)
+        if result is not True and self._cycle is not None:
+            t, i, r = self._cycle
+            raise MaxDepthExceeded(
+                f"the check request has exceeded the allowable maximum depth of {self.max_depth}: "
+                f"recursion through {t}:{i}#{r} -- this usually indicates a recursive or too deep "
+                "data dependency",
+                max_depth=self.max_depth,
+            )
+        return result
+
+    # -- recursion ----------------------------------------------------------------------------
+
+    def _check(self, t: str, i: str, r: str, depth: int) -> Cond:
+        key = (t, i, r)
+        memo = self._memo.get(key)
+        if memo is not None:
+            self.stats.memo_hits += 1
+            if key in self._cyclic:
+                self._cycle = key
+            return memo
+        s = self.subject
+        if s.relation == r and s.id == i and s.type == t:
+            return True
+        index = self._stack.get(key)
+        if index is not None:
+            self._cycle = key
+            if index < self._floor:
+                self._floor = index
+            return False
+        if depth > self.max_depth:
+            raise MaxDepthExceeded(
+                f"the check request has exceeded the allowable maximum depth of {self.max_depth}: "
+                f"reached {t}:{i}#{r} -- this usually indicates a recursive or too deep data dependency",
+                max_depth=self.max_depth,
+            )
+        self.stats.dispatches += 1
+        if depth > self.stats.depth:
+            self.stats.depth = depth
+        my_index = len(self._stack)
+        self._stack[key] = my_index
+        cycle_before = self._cycle
+        self._cycle = None
+        saved_floor, self._floor = self._floor, _NO_FLOOR
+        try:
+            member = self.ts.member(t, r)
+            if isinstance(member, ir.Relation):
+                result = self._direct(t, i, r, depth)
+            else:
+                result = self._rewrite(member.rewrite, t, i, depth, my_index)
+        finally:
+            del self._stack[key]
+        floor = self._floor
+        tainted = floor < my_index
+        met_cycle = self._cycle
+        if not tainted:
+            self._memo[key] = result
+            if met_cycle is not None:
+                self._cyclic.add(key)
+        self._cycle = met_cycle or cycle_before
+        self._floor = min(saved_floor, floor) if tainted else saved_floor
+        return result
+
+    def _direct(self, t: str, i: str, r: str, depth: int) -> Cond:
+        s = self.subject
+        ts = self.ts
+        result: Cond = False
+        ids: list[str] = []
+        if ts.allows_direct(t, r, s.type, s.relation):
+            ids.append(s.id)
+        if ts.allows_wildcard(t, r, s.type):
+            ids.append("*")
+        if ids:
+            self.stats.queries += 1
+            q = RelationshipQuery(t, (i,), None, r, s.type, tuple(ids), None)
+            for rel in self.reader.query(q):
+                sub = rel.subject
+                if sub.id == "*":
+                    if sub.relation is not None:
+                        continue
+                elif sub.relation != s.relation:
+                    continue
+                result = either(result, relationship_condition(rel))
+                if result is True:
+                    return True
+        for subject_type, subject_relation in ts.userset_types.get((t, r), ()):
+            self.stats.queries += 1
+            q = RelationshipQuery(t, (i,), None, r, subject_type, None, subject_relation)
+            for rel in self.reader.query(q):
+                sub = rel.subject
+                if sub.relation is None:
+                    continue
+                inner = self._check(sub.type, sub.id, sub.relation, depth + 1)
+                if inner is False:
+                    continue
+                result = either(result, both(relationship_condition(rel), inner))
+                if result is True:
+                    return True
+        return result
+
+    def _rewrite(self, node: ir.Rewrite, t: str, i: str, depth: int, index: int) -> Cond:
+        if isinstance(node, ir.ComputedUserset):
+            if not self.ts.has(t, node.relation):
+                return False
+            return self._check(t, i, node.relation, depth + 1)
+        if isinstance(node, ir.Union):
+            result: Cond = False
+            for child in node.children:
+                result = either(result, self._rewrite(child, t, i, depth, index))
+                if result is True:
+                    return True
+            return result
+        if isinstance(node, ir.Intersection):
+            result = True
+            for child in node.children:
+                result = both(result, self._rewrite(child, t, i, depth, index))
+                if result is False:
+                    return False
+            return result
+        if isinstance(node, ir.Exclusion):
+            base = self._rewrite(node.base, t, i, depth, index)
+            if base is False:
+                return False
+            saved = self._floor
+            self._floor = _NO_FLOOR
+            subtract = self._rewrite(node.subtract, t, i, depth, index)
+            if self._floor < index:
+                # The subtracted side assumed an unfinished ancestor to be "no"; negating that
+                # assumption could grant access wrongly, so refuse as SpiceDB would.
+                raise MaxDepthExceeded(
+                    f"the check request has exceeded the allowable maximum depth of {self.max_depth}: "
+                    f"recursion through an exclusion on {t}:{i}",
+                    max_depth=self.max_depth,
+                )
+            self._floor = min(saved, self._floor)
+            return both(base, negate(subtract))
+        if isinstance(node, ir.Arrow):
+            return self._arrow(node, t, i, depth)
+        if isinstance(node, ir.Nil):
+            return False
+        if isinstance(node, ir.SelfRef):
+            s = self.subject
+            return s.relation is None and s.type == t and s.id == i
+        raise TypeError(f"unknown rewrite node {node!r}")
+
+    def _arrow(self, node: ir.Arrow, t: str, i: str, depth: int) -> Cond:
+        self.stats.queries += 1
+        rels = self.reader.query(RelationshipQuery(t, (i,), None, node.tupleset))
+        if node.function == "any":
+            result: Cond = False
+            for rel in rels:
+                sub = rel.subject
+                if not self.ts.has(sub.type, node.computed):
+                    continue
+                inner = self._check(sub.type, sub.id, node.computed, depth + 1)
+                if inner is False:
+                    continue
+                result = either(result, both(relationship_condition(rel), inner))
+                if result is True:
+                    return True
+            return result
+        # .all(): every subject of the tupleset must have it, and there must be one.
+        conds: list[Cond] = []
+        for rel in rels:
+            sub = rel.subject
+            if not self.ts.has(sub.type, node.computed):
+                return False
+            inner = self._check(sub.type, sub.id, node.computed, depth + 1)
+            if inner is False:
+                return False
+            conds.append(both(relationship_condition(rel), inner))
+        if not conds:
+            return False
+        return all_of(conds)
