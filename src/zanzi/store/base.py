@@ -17,7 +17,7 @@ import enum
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Self
 
 from zanzi.errors import InvalidFilter
 from zanzi.model import ELLIPSIS, Relationship, RelationshipFilter, Update
@@ -31,9 +31,11 @@ __all__ = [
     "Datastore",
     "IntRevision",
     "Reader",
+    "RelationshipKey",
     "RelationshipQuery",
     "Revision",
     "Writer",
+    "sort_key",
 ]
 
 DEFAULT_GC_WINDOW = timedelta(hours=24)
@@ -68,7 +70,7 @@ class Revision(abc.ABC):
     def __hash__(self) -> int: ...
 
     def __le__(self, other: Any) -> bool:
-        return self == other or self < other
+        return self == other or bool(self < other)
 
     def __gt__(self, other: Any) -> bool:
         return not self <= other
@@ -235,7 +237,12 @@ class Writer(Reader):
     def write(self, updates: Sequence[Update]) -> None:
         """Apply updates in order. CREATE raises :class:`~zanzi.errors.RelationshipExists` if
         the relationship exists (by :meth:`~zanzi.model.Relationship.key`); TOUCH inserts or
-        replaces; DELETE removes it if present."""
+        replaces; DELETE removes it if present.
+
+        The built-in backends (and the conformance suite) also guarantee: one call is all or
+        nothing (after an error none of its updates stay applied, and the transaction may go
+        on); an expired relationship counts as absent for CREATE; a TOUCH identical to the live
+        row (same caveat, context and expiration) changes nothing and reports no change."""
 
     @abc.abstractmethod
     def delete(self, q: RelationshipQuery, *, limit: int | None = None) -> list[Relationship]:
@@ -294,7 +301,11 @@ class Datastore(abc.ABC):
     @abc.abstractmethod
     def check_revision(self, revision: Revision) -> None:
         """Raise :class:`~zanzi.errors.RevisionGarbageCollected` if ``revision`` is older than
-        the GC window, :class:`~zanzi.errors.RevisionInFuture` if it was never committed."""
+        the GC window, :class:`~zanzi.errors.RevisionInFuture` if it was never committed.
+
+        The built-in backends count a revision as inside the window while it was the newest
+        at some instant of it: it is the head, or its successor committed at or after
+        ``now - gc_window``. Those are exactly the snapshots garbage collection keeps."""
 
     @abc.abstractmethod
     def snapshot(self, revision: Revision, *, now: datetime | None = None) -> Reader:
@@ -330,7 +341,7 @@ class Datastore(abc.ABC):
     def close(self) -> None:
         """Release every resource. Idempotent."""
 
-    def __enter__(self) -> Datastore:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

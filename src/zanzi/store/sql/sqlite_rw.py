@@ -1,0 +1,446 @@
+"""Rows, snapshot reads and writes of the SQLite backend: how relationships are encoded, how a
+:class:`~zanzi.store.base.RelationshipQuery` becomes SQL, and the reader and writer objects that
+:class:`~zanzi.store.sql.sqlite.SQLiteDatastore` hands out.
+
+A snapshot read at revision R filters ``created_rev <= R AND (deleted_rev IS NULL OR
+deleted_rev > R)`` and ``expiration > now``. Id batches become ``IN (...)`` lists of at most
+:data:`ID_CHUNK` ids, so a frontier of up to that many ids is one statement.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import sqlite3
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from zanzi.errors import InvalidArgument, Unavailable
+from zanzi.model import ELLIPSIS, Caveat, ObjectRef, Operation, Relationship, SubjectRef, Update
+from zanzi.store._support import (
+    check_limit,
+    decode_context,
+    dedupe,
+    encode_context,
+    exists_error,
+    from_micros,
+    to_micros,
+)
+from zanzi.store.base import IntRevision, Reader, RelationshipKey, RelationshipQuery, Writer
+from zanzi.store.sql.common import chunked, placeholders, prefix_upper_bound
+from zanzi.store.sql.sqlite_errors import driver_errors
+
+if TYPE_CHECKING:
+    from zanzi.store.sql.sqlite import SQLiteDatastore
+
+__all__ = [
+    "COLUMNS",
+    "ID_CHUNK",
+    "SQLiteReader",
+    "SQLiteWriter",
+    "decode",
+    "encode",
+    "read_schema",
+    "select_rows",
+]
+
+#: Ids per ``IN (...)`` list; two lists plus the fixed parameters stay under 999, the
+#: smallest variable limit any SQLite build has had.
+ID_CHUNK = 400
+
+_KEY = "resource_type, resource_id, relation, subject_type, subject_id, subject_relation"
+COLUMNS = f"{_KEY}, caveat_name, caveat_context, expiration"
+_KEY_MATCH = (
+    "resource_type = ? AND resource_id = ? AND relation = ? AND subject_type = ? AND subject_id = ? "
+    "AND subject_relation = ?"
+)
+_SAME_ATTRS = "caveat_name IS ? AND caveat_context IS ? AND expiration IS ?"
+_INSERT = f"INSERT INTO relationships ({COLUMNS}, created_rev) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+# Snapshot visibility. The unary `+` keeps the planner from using the revision and expiration
+# indexes (meant for the changelog and GC) instead of the forward / reverse ones.
+_VISIBLE = (
+    "+created_rev <= ? AND (+deleted_rev IS NULL OR +deleted_rev > ?) "
+    "AND (+expiration IS NULL OR +expiration > ?)"
+)
+
+# An encoded relationship: the six key columns, caveat name, caveat context JSON, expiration.
+_Encoded = tuple[str, str, str, str, str, str, str | None, str | None, int | None]
+
+
+# -- encoding ---------------------------------------------------------------------------------
+
+
+def encode(rel: Relationship) -> _Encoded:
+    """The column values of ``rel`` (without ``created_rev``). Raises
+    :class:`~zanzi.errors.InvalidContext` if the caveat context is not JSON-serialisable."""
+    r, s = rel.resource, rel.subject
+    caveat = rel.caveat
+    return (
+        r.type,
+        r.id,
+        rel.relation,
+        s.type,
+        s.id,
+        s.relation or ELLIPSIS,
+        caveat.name if caveat is not None else None,
+        encode_context(caveat.context) if caveat is not None else None,
+        to_micros(rel.expiration) if rel.expiration is not None else None,
+    )
+
+
+def decode(row: Sequence[Any]) -> Relationship:
+    """The relationship in the first nine columns of ``row`` (in :data:`COLUMNS` order)."""
+    srel = row[5]
+    caveat = Caveat(row[6], decode_context(row[7])) if row[6] is not None else None
+    return Relationship(
+        ObjectRef(row[0], row[1]),
+        row[2],
+        SubjectRef(row[3], row[4], None if srel == ELLIPSIS else srel),
+        caveat,
+        from_micros(row[8]) if row[8] is not None else None,
+    )
+
+
+def _row_key(row: Sequence[Any]) -> tuple[Any, ...]:
+    return tuple(row[:6])
+
+
+def select_rows(
+    conn: sqlite3.Connection,
+    revision: int,
+    now_us: int,
+    q: RelationshipQuery,
+    *,
+    limit: int | None,
+    after: RelationshipKey | None,
+    ordered: bool,
+    with_rowid: bool = False,
+) -> list[tuple[Any, ...]]:
+    """The encoded rows visible at ``revision`` matching ``q``: one statement per chunk of ids
+    (one statement for up to :data:`ID_CHUNK` resource and subject ids)."""
+    check_limit(limit)
+    if q.is_empty() or limit == 0:
+        return []
+    where = [_VISIBLE]
+    params: list[Any] = [revision, revision, now_us]
+    if q.resource_type is not None:
+        where.append("resource_type = ?")
+        params.append(q.resource_type)
+    if q.resource_id_prefix is not None:
+        where.append("resource_id >= ?")
+        params.append(q.resource_id_prefix)
+        bound = prefix_upper_bound(q.resource_id_prefix)
+        if bound is not None:
+            where.append("resource_id < ?")
+            params.append(bound)
+    if q.relation is not None:
+        where.append("relation = ?")
+        params.append(q.relation)
+    if q.subject_type is not None:
+        where.append("subject_type = ?")
+        params.append(q.subject_type)
+    if q.subject_relation is not None:
+        where.append("subject_relation = ?")
+        params.append(q.subject_relation)
+    if after is not None:
+        clause = _after_clause(q, tuple(after))
+        if clause is None:
+            return []
+        if clause[0]:
+            where.append(clause[0])
+            params.extend(clause[1])
+    tail = ""
+    if ordered:
+        tail += f" ORDER BY {_KEY}"
+    if limit is not None:
+        tail += f" LIMIT {int(limit)}"
+    columns = f"{COLUMNS}, rowid" if with_rowid else COLUMNS
+    rids = dedupe(q.resource_ids) if q.resource_ids is not None else None
+    sids = dedupe(q.subject_ids) if q.subject_ids is not None else None
+    results: list[list[tuple[Any, ...]]] = []
+    for rchunk in chunked(rids, ID_CHUNK) if rids is not None else [None]:
+        for schunk in chunked(sids, ID_CHUNK) if sids is not None else [None]:
+            clauses = list(where)
+            args = list(params)
+            if rchunk is not None:
+                clauses.append(f"resource_id IN ({placeholders(len(rchunk))})")
+                args.extend(rchunk)
+            if schunk is not None:
+                clauses.append(f"subject_id IN ({placeholders(len(schunk))})")
+                args.extend(schunk)
+            sql = f"SELECT {columns} FROM relationships WHERE {' AND '.join(clauses)}{tail}"
+            results.append(conn.execute(sql, args).fetchall())
+    if len(results) == 1:
+        return results[0]
+    if ordered:
+        merged = heapq.merge(*results, key=_row_key)
+        return list(itertools.islice(merged, limit))
+    rows = list(itertools.chain.from_iterable(results))
+    return rows[:limit] if limit is not None else rows
+
+
+_KEY_NAMES = _KEY.split(", ")
+
+
+def _after_clause(q: RelationshipQuery, after: tuple[str, ...]) -> tuple[str, list[str]] | None:
+    """The SQL for "key > after", or ``None`` when nothing can follow ``after``.
+
+    The leading key columns that ``q`` pins to one value are left out of the row-value
+    comparison, so that SQLite seeks the forward index past the cursor instead of scanning up
+    to it (a page deep into an export costs the same as the first)."""
+    fixed: list[str] = []
+    single_rid = q.resource_ids[0] if q.resource_ids is not None and len(set(q.resource_ids)) == 1 else None
+    single_sid = q.subject_ids[0] if q.subject_ids is not None and len(set(q.subject_ids)) == 1 else None
+    for value in (q.resource_type, single_rid, q.relation, q.subject_type, single_sid, q.subject_relation):
+        if value is None:
+            break
+        fixed.append(value)
+    count = len(fixed)
+    if after[:count] < tuple(fixed):
+        return "", []  # every matching row sorts after the cursor
+    if after[:count] > tuple(fixed) or count == len(_KEY_NAMES):
+        return None
+    rest = _KEY_NAMES[count:]
+    return f"({', '.join(rest)}) > ({placeholders(len(rest))})", list(after[count:])
+
+
+def read_schema(conn: sqlite3.Connection, revision: int) -> str | None:
+    """The schema text visible at ``revision``, or ``None``."""
+    row = conn.execute(
+        "SELECT text FROM schema_versions WHERE created_rev <= ? ORDER BY created_rev DESC LIMIT 1",
+        (revision,),
+    ).fetchone()
+    return None if row is None else str(row[0])
+
+
+class SQLiteReader(Reader):
+    """A snapshot at one revision; each query runs on the calling thread's read connection."""
+
+    def __init__(self, ds: SQLiteDatastore, revision: int, now_us: int) -> None:
+        self._ds = ds
+        self._rev = revision
+        self._now_us = now_us
+        self.revision = IntRevision(revision)
+
+    def query(
+        self,
+        q: RelationshipQuery,
+        *,
+        limit: int | None = None,
+        after: RelationshipKey | None = None,
+        ordered: bool = False,
+    ) -> Iterator[Relationship]:
+        """Reads the whole result inside one read transaction, then yields it: a consumer that
+        stops early or interleaves other queries holds no database state. Page large reads with
+        ``limit`` and ``after``."""
+        ordered = ordered or limit is not None or after is not None
+        rows = self._ds._read(
+            lambda c: select_rows(c, self._rev, self._now_us, q, limit=limit, after=after, ordered=ordered)
+        )
+        return map(decode, rows)
+
+    def exists(self, q: RelationshipQuery) -> bool:
+        rows = self._ds._read(
+            lambda c: select_rows(c, self._rev, self._now_us, q, limit=1, after=None, ordered=False)
+        )
+        return bool(rows)
+
+    def read_schema(self) -> str | None:
+        return self._ds._read(lambda c: read_schema(c, self._rev))
+
+
+class SQLiteWriter(Writer):
+    """The state of one write transaction on the writer connection, at its new revision."""
+
+    def __init__(self, ds: SQLiteDatastore, conn: sqlite3.Connection, revision: int, now_us: int) -> None:
+        self._ds = ds
+        self._conn = conn
+        self._revision = revision
+        self._now_us = now_us
+        self.revision = IntRevision(revision)
+        self._schema_changed = False
+        self._inserted = False  # whether any row has created_rev == this revision
+        self._open = True
+
+    # reads ---------------------------------------------------------------------------------
+
+    def query(
+        self,
+        q: RelationshipQuery,
+        *,
+        limit: int | None = None,
+        after: RelationshipKey | None = None,
+        ordered: bool = False,
+    ) -> Iterator[Relationship]:
+        self._check()
+        ordered = ordered or limit is not None or after is not None
+        with driver_errors(writing=True):
+            rows = select_rows(
+                self._conn, self._revision, self._now_us, q, limit=limit, after=after, ordered=ordered
+            )
+        return map(decode, rows)
+
+    def exists(self, q: RelationshipQuery) -> bool:
+        self._check()
+        with driver_errors(writing=True):
+            return bool(
+                select_rows(self._conn, self._revision, self._now_us, q, limit=1, after=None, ordered=False)
+            )
+
+    def read_schema(self) -> str | None:
+        self._check()
+        with driver_errors(writing=True):
+            return read_schema(self._conn, self._revision)
+
+    # writes --------------------------------------------------------------------------------
+
+    def write(self, updates: Sequence[Update]) -> None:
+        """Apply ``updates`` in order, all or nothing (a savepoint): if one fails (a CREATE of
+        a live relationship raises :class:`~zanzi.errors.RelationshipExists`), none of this
+        call's updates stay applied and the transaction may go on. Consecutive updates with
+        the same operation and distinct keys run as one ``executemany`` each."""
+        self._check()
+        runs = _runs(updates)
+        conn = self._conn
+        with driver_errors(writing=True):
+            conn.execute("SAVEPOINT zanzi_write")
+            try:
+                for operation, items in runs:
+                    if operation is Operation.CREATE:
+                        self._create(items)
+                    elif operation is Operation.TOUCH:
+                        self._touch(items)
+                    else:
+                        self._delete_keys(items)
+            except BaseException:
+                conn.execute("ROLLBACK TO zanzi_write")
+                conn.execute("RELEASE zanzi_write")
+                raise
+            conn.execute("RELEASE zanzi_write")
+
+    def _create(self, items: list[tuple[_Encoded, Relationship]]) -> None:
+        conn, rev = self._conn, self._revision
+        conn.execute("SAVEPOINT zanzi_create")
+        try:
+            conn.executemany(_INSERT, [(*enc, rev) for enc, _ in items])
+        except sqlite3.IntegrityError:
+            # Some key is live already (or live but expired): go one by one to tell which.
+            conn.execute("ROLLBACK TO zanzi_create")
+            for enc, rel in items:
+                live = conn.execute(
+                    f"SELECT rowid, expiration, created_rev FROM relationships WHERE {_KEY_MATCH} "
+                    "AND deleted_rev IS NULL",
+                    enc[:6],
+                ).fetchone()
+                if live is not None:
+                    if live[1] is None or live[1] > self._now_us:
+                        raise exists_error(rel) from None
+                    self._retire_rowid(live[0], live[2])
+                conn.execute(_INSERT, (*enc, rev))
+        conn.execute("RELEASE zanzi_create")
+        self._inserted = True
+
+    def _touch(self, items: list[tuple[_Encoded, Relationship]]) -> None:
+        conn, rev = self._conn, self._revision
+        differs = f"{_KEY_MATCH} AND deleted_rev IS NULL AND NOT ({_SAME_ATTRS})"
+        conn.executemany(
+            f"UPDATE relationships SET deleted_rev = ? WHERE {differs} AND created_rev < ?",
+            [(rev, *enc, rev) for enc, _ in items],
+        )
+        if self._inserted:
+            conn.executemany(
+                f"DELETE FROM relationships WHERE {differs} AND created_rev = ?",
+                [(*enc, rev) for enc, _ in items],
+            )
+        conn.executemany(
+            _INSERT.replace("INSERT", "INSERT OR IGNORE", 1),
+            [(*enc, rev) for enc, _ in items],
+        )
+        self._inserted = True
+
+    def _delete_keys(self, items: list[tuple[_Encoded, Relationship]]) -> None:
+        conn, rev = self._conn, self._revision
+        conn.executemany(
+            f"UPDATE relationships SET deleted_rev = ? WHERE {_KEY_MATCH} AND deleted_rev IS NULL "
+            "AND created_rev < ?",
+            [(rev, *enc[:6], rev) for enc, _ in items],
+        )
+        if self._inserted:
+            conn.executemany(
+                f"DELETE FROM relationships WHERE {_KEY_MATCH} AND deleted_rev IS NULL AND created_rev = ?",
+                [(*enc[:6], rev) for enc, _ in items],
+            )
+
+    def _retire_rowid(self, rowid: int, created_rev: int) -> None:
+        if created_rev == self._revision:
+            # Created by this transaction: never visible to anyone, so it simply goes.
+            self._conn.execute("DELETE FROM relationships WHERE rowid = ?", (rowid,))
+        else:
+            self._conn.execute(
+                "UPDATE relationships SET deleted_rev = ? WHERE rowid = ?", (self._revision, rowid)
+            )
+
+    def delete(self, q: RelationshipQuery, *, limit: int | None = None) -> list[Relationship]:
+        """Delete the live, unexpired relationships matching ``q`` (the first ``limit`` in
+        sort order when a limit is given) and return them."""
+        self._check()
+        conn, rev = self._conn, self._revision
+        with driver_errors(writing=True):
+            rows = select_rows(
+                conn,
+                rev,
+                self._now_us,
+                q,
+                limit=limit,
+                after=None,
+                ordered=limit is not None,
+                with_rowid=True,
+            )
+            conn.executemany(
+                "UPDATE relationships SET deleted_rev = ? WHERE rowid = ? AND created_rev < ?",
+                [(rev, row[9], rev) for row in rows],
+            )
+            if self._inserted:
+                conn.executemany(
+                    "DELETE FROM relationships WHERE rowid = ? AND created_rev = ?",
+                    [(row[9], rev) for row in rows],
+                )
+        return [decode(row) for row in rows]
+
+    def write_schema(self, text: str) -> None:
+        self._check()
+        if not isinstance(text, str):
+            raise InvalidArgument("schema text must be a string")
+        with driver_errors(writing=True):
+            self._conn.execute(
+                "INSERT OR REPLACE INTO schema_versions (created_rev, text) VALUES (?, ?)",
+                (self._revision, text),
+            )
+        self._schema_changed = True
+
+    # lifecycle -----------------------------------------------------------------------------
+
+    def _finish(self) -> None:
+        self._open = False
+
+    def _check(self) -> None:
+        if not self._open:
+            raise Unavailable("this transaction has already ended")
+        self._ds._check_open()
+
+
+def _runs(updates: Sequence[Update]) -> list[tuple[Operation, list[tuple[_Encoded, Relationship]]]]:
+    """Split updates into maximal runs of one operation without a repeated key, so each run
+    can be applied as a batch and the order between updates of one key is kept."""
+    runs: list[tuple[Operation, list[tuple[_Encoded, Relationship]]]] = []
+    keys: set[tuple[str, ...]] = set()
+    for update in updates:
+        rel = update.relationship
+        enc = encode(rel)
+        key = enc[:6]
+        if not runs or runs[-1][0] is not update.operation or key in keys:
+            runs.append((update.operation, []))
+            keys = set()
+        runs[-1][1].append((enc, rel))
+        keys.add(key)
+    return runs
