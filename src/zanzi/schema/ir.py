@@ -61,6 +61,7 @@ class AllowedSubject:
     wildcard: bool = False
     caveat: str | None = None
     expiration: bool = False
+    position: Position | None = field(default=None, compare=False)
 
     def __str__(self) -> str:
         text = self.type
@@ -114,6 +115,7 @@ class ComputedUserset(Rewrite):
     """A reference to another relation or permission on the same object."""
 
     relation: str
+    position: Position | None = field(default=None, compare=False)
 
     def __str__(self) -> str:
         return self.relation
@@ -128,6 +130,7 @@ class Arrow(Rewrite):
     tupleset: str
     computed: str
     function: Literal["any", "all"] = "any"
+    position: Position | None = field(default=None, compare=False)
 
     def __str__(self) -> str:
         if self.function == "any":
