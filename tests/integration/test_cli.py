@@ -590,27 +590,22 @@ def test_validate_on_sqlite_uses_a_fresh_temporary_file(tmp_path: Path) -> None:
     assert not target.exists()
 
 
-def test_validate_warnings_and_fail_on_warn(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import zanzi.api.validation as validation
-
-    real_run_file = validation.run_file
-
-    def run_file_with_a_warning(path: str, *, datastore: str) -> validation.FileReport:
-        report = real_run_file(path, datastore=datastore)
-        report.warnings.append('Relation "viewer_doc" references parent type "doc" in its name')
-        return report
-
-    monkeypatch.setattr(validation, "run_file", run_file_with_a_warning)
-    (tmp_path / "plain.zed").write_text(SCHEMA)
-    result = CliRunner().invoke(cli, ["validate", "plain.zed"])
-    assert result.exit_code == 0, result.output
-    assert 'warning: plain.zed: Relation "viewer_doc" references parent type "doc" in its name' in lines(
-        result
+def test_validate_warnings_and_fail_on_warn(tmp_path: Path) -> None:
+    # A relation named after its own definition is one of SpiceDB's lint warnings; it still passes.
+    (tmp_path / "warn.zed").write_text(
+        "definition user {}\n\ndefinition doc {\n    relation viewer_doc: user\n}\n"
     )
+    result = CliRunner().invoke(cli, ["validate", "warn.zed"])
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in lines(result) if line.startswith("warning: warn.zed: ")]
+    assert len(warnings) == 1
+    assert "viewer_doc" in warnings[0]
     assert lines(result)[-1] == "1 passed, 0 failed"
-    result = CliRunner().invoke(cli, ["validate", "--fail-on-warn", "plain.zed"])
+    result = CliRunner().invoke(cli, ["validate", "--fail-on-warn", "warn.zed"])
     assert result.exit_code == 1
     assert lines(result)[-1] == "1 passed, 0 failed"
+    (tmp_path / "clean.zed").write_text(SCHEMA)
+    assert CliRunner().invoke(cli, ["validate", "--fail-on-warn", "clean.zed"]).exit_code == 0
 
 
 # -- demo --------------------------------------------------------------------------------------
