@@ -313,7 +313,9 @@ class Relationship:
         expiration = parse_timestamp(match["exp"]) if match["exp"] else None
         subject = SubjectRef(match["stype"], subject_id, None if srel in (None, ELLIPSIS) else srel)
         if subject.is_wildcard and subject.relation is not None:
-            raise InvalidRelationship(f"invalid relationship {text!r}: a wildcard subject cannot have a relation")
+            raise InvalidRelationship(
+                f"invalid relationship {text!r}: a wildcard subject cannot have a relation"
+            )
         return cls(ObjectRef(match["rtype"], match["rid"]), match["rel"], subject, caveat, expiration)
 
     def validate(self) -> Relationship:

@@ -337,7 +337,9 @@ class Service:
             deleted = tx.delete(q, limit=limit)
         return DeleteResult(self.tokens.encode(tx.revision), len(deleted), partial)
 
-    def import_relationships(self, relationships: Iterable[str | Relationship], *, batch_size: int = 1000) -> WriteResult:
+    def import_relationships(
+        self, relationships: Iterable[str | Relationship], *, batch_size: int = 1000
+    ) -> WriteResult:
         """Create many relationships, in transactions of ``batch_size``. A relationship that
         exists already is an error (as SpiceDB's bulk import), and stops the import after the
         batches committed so far."""
@@ -432,16 +434,31 @@ class Service:
         results: list[CheckResult] = []
         for item in parsed:
             try:
-                answer = engine.check(reader, item.resource, item.permission, item.subject, item.context or context)
+                answer = engine.check(
+                    reader, item.resource, item.permission, item.subject, item.context or context
+                )
             except ZanziError as exc:
                 results.append(
-                    CheckResult(item.resource, item.permission, item.subject, Permissionship.NO_PERMISSION, token, (), exc)
+                    CheckResult(
+                        item.resource,
+                        item.permission,
+                        item.subject,
+                        Permissionship.NO_PERMISSION,
+                        token,
+                        (),
+                        exc,
+                    )
                 )
                 continue
             perm, missing = _permissionship(answer.decision.allowed, answer.decision.missing)
             results.append(
                 CheckResult(
-                    item.resource, item.permission, item.subject, perm, token, missing,
+                    item.resource,
+                    item.permission,
+                    item.subject,
+                    perm,
+                    token,
+                    missing,
                     dispatch_count=answer.stats.dispatches,
                 )
             )
@@ -559,7 +576,11 @@ class Service:
                         deadline = time.monotonic() + timeout
             if deadline is not None and not progressed and time.monotonic() >= deadline:
                 return
-            wait = poll_interval if deadline is None else max(0.0, min(poll_interval, deadline - time.monotonic()))
+            wait = (
+                poll_interval
+                if deadline is None
+                else max(0.0, min(poll_interval, deadline - time.monotonic()))
+            )
             self.datastore.wait_for_change(after, wait)
 
 
@@ -607,7 +628,9 @@ def _validate_filter(engine: Engine, f: RelationshipFilter) -> None:
         if f.relation is not None:
             validate_permission_reference(ts, f.resource_type, f.relation)
         elif f.resource_type not in ts.definitions:
-            raise UnknownDefinition(f"object definition `{f.resource_type}` not found", definition=f.resource_type)
+            raise UnknownDefinition(
+                f"object definition `{f.resource_type}` not found", definition=f.resource_type
+            )
     if f.subject is not None:
         rel = f.subject.relation if f.subject.relation not in (None, "...") else None
         validate_subject_reference(ts, f.subject.type, rel)

@@ -8,7 +8,8 @@ Cycle safety: a sub-problem that is re-entered while it is still being computed 
 such as two groups that contain each other) counts as "no" on that branch, and answers that
 depended on such an assumption are not memoised. If the final answer is not a plain yes and a
 cycle was met, the run raises :class:`~zanzi.errors.MaxDepthExceeded`, as SpiceDB does when a
-check recurses through cyclic data. A chain deeper than the depth limit raises it too.
+check recurses through cyclic data (``cycles_are_errors=False`` returns the cycle-free answer
+instead, which lookups use). A chain deeper than the depth limit always raises it.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ class CheckRun:
         subject: SubjectRef,
         *,
         max_depth: int = DEFAULT_MAX_DEPTH,
+        cycles_are_errors: bool = True,
     ) -> None:
         if subject.is_wildcard:
             raise InvalidArgument("cannot perform check on wildcard subject", field="subject.object_id")
@@ -58,6 +60,7 @@ class CheckRun:
         self.reader = reader
         self.subject = subject
         self.max_depth = max_depth
+        self.cycles_are_errors = cycles_are_errors
         self.stats = CheckStats()
         self._memo: dict[Key, Cond] = {}
         self._stack: dict[Key, int] = {}
@@ -71,7 +74,7 @@ class CheckRun:
         """The condition under which the subject is a member of ``type:id#relation``."""
         self._cycle = None
         result = self._check(resource_type, resource_id, relation, 1)
-        if result is not True and self._cycle is not None:
+        if result is not True and self._cycle is not None and self.cycles_are_errors:
             t, i, r = self._cycle
             raise MaxDepthExceeded(
                 f"the check request has exceeded the allowable maximum depth of {self.max_depth}: "
@@ -198,7 +201,11 @@ class CheckRun:
             subtract = self._rewrite(node.subtract, t, i, depth, index)
             if self._floor < index:
                 # The subtracted side assumed an unfinished ancestor to be "no"; negating that
-                # assumption could grant access wrongly, so refuse as SpiceDB would.
+                # assumption could grant access wrongly, so refuse as SpiceDB would (or, when
+                # cycles are not errors, deny on this branch).
+                if not self.cycles_are_errors:
+                    self._floor = min(saved, self._floor)
+                    return False
                 raise MaxDepthExceeded(
                     f"the check request has exceeded the allowable maximum depth of {self.max_depth}: "
                     f"recursion through an exclusion on {t}:{i}",

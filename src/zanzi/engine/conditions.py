@@ -197,8 +197,8 @@ def _decide(
             return outcome, set()
         return None, set(outcome)
     if isinstance(cond, Not):
-        value, missing = _decide(cond.child, evaluator, request_context)
-        return (None if value is None else not value), missing
+        value, child_missing = _decide(cond.child, evaluator, request_context)
+        return (None if value is None else not value), child_missing
     if isinstance(cond, AllOf | AnyOf):
         short = isinstance(cond, AnyOf)  # AnyOf stops at True, AllOf at False
         missing: set[str] = set()

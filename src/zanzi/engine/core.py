@@ -82,7 +82,9 @@ class Engine:
         validate_permission_reference(self.ts, resource_type, permission)
         validate_subject_reference(self.ts, subject.type, subject.relation)
         if subject.is_wildcard:
-            raise InvalidArgument("cannot look up resources for a wildcard subject", field="subject.object_id")
+            raise InvalidArgument(
+                "cannot look up resources for a wildcard subject", field="subject.object_id"
+            )
         run = LookupResourcesRun(self.ts, reader, subject, max_depth=self.max_depth)
         return run.lookup(resource_type, permission)
 

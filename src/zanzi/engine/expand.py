@@ -98,10 +98,15 @@ class ExpandRun:
             children = tuple(self._rewrite(c, resource, r, depth) for c in node.children)
             return ExpandTree(resource, r, op, children=children)
         if isinstance(node, ir.Exclusion):
-            children = (self._rewrite(node.base, resource, r, depth), self._rewrite(node.subtract, resource, r, depth))
+            children = (
+                self._rewrite(node.base, resource, r, depth),
+                self._rewrite(node.subtract, resource, r, depth),
+            )
             return ExpandTree(resource, r, SetOperation.EXCLUSION, children=children)
         if isinstance(node, ir.Arrow):
-            rels = list(self.reader.query(RelationshipQuery(resource.type, (resource.id,), None, node.tupleset)))
+            rels = list(
+                self.reader.query(RelationshipQuery(resource.type, (resource.id,), None, node.tupleset))
+            )
             rels.sort(key=lambda rel: (rel.subject.type, rel.subject.id))
             children_list = []
             for rel in rels:

@@ -21,7 +21,15 @@ from collections import defaultdict
 from zanzi.engine.check import DEFAULT_MAX_DEPTH, CheckRun
 from zanzi.engine.conditions import Cond
 from zanzi.engine.reader import RelationshipReader
-from zanzi.engine.typesystem import ArrowEdge, ComputedEdge, Edge, NodeType, RelationEdge, SelfEdge, TypeSystem
+from zanzi.engine.typesystem import (
+    ArrowEdge,
+    ComputedEdge,
+    Edge,
+    NodeType,
+    RelationEdge,
+    SelfEdge,
+    TypeSystem,
+)
 from zanzi.model import ELLIPSIS, SubjectRef
 from zanzi.store.base import RelationshipQuery
 
@@ -96,7 +104,9 @@ class LookupResourcesRun:
         found: dict[str, Cond] = dict.fromkeys(certain.get(target, ()), True)
         candidates = sorted(maybe.get(target, set()) - found.keys())
         if candidates:
-            checker = self._checker or CheckRun(self.ts, self.reader, s, max_depth=self.max_depth)
+            checker = self._checker or CheckRun(
+                self.ts, self.reader, s, max_depth=self.max_depth, cycles_are_errors=False
+            )
             self._checker = checker
             for rid in candidates:
                 self.checks += 1

@@ -112,7 +112,9 @@ class SubjectSet:
         return _combine(self, other, both, both(self.wildcard, other.wildcard))
 
     def subtract(self, other: SubjectSet) -> SubjectSet:
-        return _combine(self, other, lambda a, b: both(a, negate(b)), both(self.wildcard, negate(other.wildcard)))
+        return _combine(
+            self, other, lambda a, b: both(a, negate(b)), both(self.wildcard, negate(other.wildcard))
+        )
 
 
 def _combine(a: SubjectSet, b: SubjectSet, op: object, wildcard: Cond) -> SubjectSet:

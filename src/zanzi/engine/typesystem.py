@@ -107,7 +107,9 @@ class TypeSystem:
     def allows_wildcard(self, type_name: str, relation: str, subject_type: str) -> bool:
         return any(a.wildcard and a.type == subject_type for a in self.allowed.get((type_name, relation), ()))
 
-    def allows_direct(self, type_name: str, relation: str, subject_type: str, subject_relation: str | None) -> bool:
+    def allows_direct(
+        self, type_name: str, relation: str, subject_type: str, subject_relation: str | None
+    ) -> bool:
         return any(
             not a.wildcard and a.type == subject_type and a.relation == subject_relation
             for a in self.allowed.get((type_name, relation), ())
@@ -115,7 +117,9 @@ class TypeSystem:
 
     def tupleset_subject_types(self, type_name: str, tupleset: str) -> tuple[str, ...]:
         """Object types that can appear as subjects of an arrow's tupleset relation."""
-        return tuple(dict.fromkeys(a.type for a in self.allowed.get((type_name, tupleset), ()) if not a.wildcard))
+        return tuple(
+            dict.fromkeys(a.type for a in self.allowed.get((type_name, tupleset), ()) if not a.wildcard)
+        )
 
     def has_caveats(self, type_name: str, relation: str) -> bool:
         return any(a.caveat is not None for a in self.allowed.get((type_name, relation), ()))

@@ -85,7 +85,8 @@ def validate_relationship(ts: TypeSystem, rel: Relationship, *, for_delete: bool
     candidates = [a for a in relation.allowed if a.type == s.type and _shape_matches(a, s)]
     if not candidates:
         raise RelationshipNotAllowed(
-            f"subjects of type `{_describe_subject(s)}` are not allowed on relation `{d.name}#{relation.name}`",
+            f"subjects of type `{_describe_subject(s)}` are not allowed on relation "
+            f"`{d.name}#{relation.name}`",
             definition=d.name,
             relation=relation.name,
         )

