@@ -1,8 +1,11 @@
 """Differential test: random schemas and relationships (seeded), every Check, LookupResources
 and LookupSubjects answer compared with the real SpiceDB engine (v1.54, ../shared/peers).
 
-Skipped, with the reason, when the peer is not installed. Questions SpiceDB itself refuses
-(for example its depth limit on cyclic data) are not compared; their count is reported.
+Skipped, with the reason, when the peer is not installed. Half the cases have cyclic data
+(groups that contain each other, self-parented objects): for those only Check is compared,
+because SpiceDB's own LookupResources / LookupSubjects do not terminate on cyclic data (they run
+until the client's deadline and keep the CPU busy afterwards). Questions SpiceDB refuses (its
+depth limit on cyclic data) are not compared; their count is reported on failure.
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ def _zanzi_check(service: Service, r: str, p: str, s: str) -> str:
 
 @pytest.mark.parametrize("seed", range(SEEDS))
 def test_zanzi_agrees_with_spicedb(seed: int, peer_installed: None) -> None:
-    case = generate(1000 + seed)
+    case = generate(1000 + seed, cycles=seed % 2 == 0)
     peer_db = SpiceDBPeer()  # a fresh in-memory SpiceDB per case (about 0.1 s to start)
     try:
         peer_db.write_schema(case.schema)
@@ -68,7 +71,8 @@ def test_zanzi_agrees_with_spicedb(seed: int, peer_installed: None) -> None:
                     continue
                 if got != want:
                     mismatches.append(f"check {r}#{p}@{s}: zanzi={got} spicedb={want}")
-            for t, names in case.names.items():
+            lookups = not case.cycles
+            for t, names in case.names.items() if lookups else ():
                 for name in names:
                     for s in subjects:
                         want_lr = peer_db.lookup_resources(t, name, s)
@@ -87,7 +91,7 @@ def test_zanzi_agrees_with_spicedb(seed: int, peer_installed: None) -> None:
                                 f"lookup_resources {t}#{name}@{s}: "
                                 f"zanzi={sorted(got_lr)} spicedb={sorted(want_lr)}"
                             )
-            for t, ids in case.resources.items():
+            for t, ids in case.resources.items() if lookups else ():
                 for i in ids:
                     for name in case.names[t]:
                         for stype, srel in [("user", ""), ("group", "member")]:

@@ -18,6 +18,7 @@ USER_IDS = [f"u{i}" for i in range(6)]
 class Case:
     seed: int
     schema: str
+    cycles: bool
     relationships: list[str]
     # (type, [ids]) for resources worth asking about
     resources: dict[str, list[str]] = field(default_factory=dict)
@@ -33,7 +34,9 @@ class _Rel:
     allowed: list[str]  # "user", "user:*", "group#member", "res0"
 
 
-def generate(seed: int, *, n_types: int = 3, n_rels: int = 60) -> Case:
+def generate(seed: int, *, n_types: int = 3, n_rels: int = 60, cycles: bool = True) -> Case:
+    """A random case. With ``cycles=False`` nested groups and parent chains only point "forward"
+    (g0 -> g1 -> ...), so the data has no cycles."""
     rnd = random.Random(seed)
     types = [f"res{i}" for i in range(n_types)]
     defs: dict[str, list[_Rel]] = {}
@@ -106,7 +109,8 @@ def generate(seed: int, *, n_types: int = 3, n_rels: int = 60) -> Case:
                 rels_out.add(f"group:{g}#member@user:{rnd.choice(USER_IDS)}")
             elif roll < 0.8:
                 other = rnd.choice(group_ids)
-                if other != g or rnd.random() < 0.2:
+                acyclic_ok = group_ids.index(other) > group_ids.index(g)
+                if (cycles and (other != g or rnd.random() < 0.2)) or acyclic_ok:
                     rels_out.add(f"group:{g}#member@group:{other}#member")
             elif roll < 0.9:
                 rels_out.add(f"group:{g}#everyone@user:*")
@@ -124,7 +128,10 @@ def generate(seed: int, *, n_types: int = 3, n_rels: int = 60) -> Case:
         elif allowed.startswith("group#"):
             subject = f"group:{rnd.choice(group_ids)}#{allowed.split('#')[1]}"
         else:
-            subject = f"{allowed}:{rnd.choice(res_ids[allowed])}"
+            target = rnd.choice(res_ids[allowed])
+            if not cycles and allowed == t and res_ids[t].index(target) <= res_ids[t].index(rid):
+                continue
+            subject = f"{allowed}:{target}"
         rels_out.add(f"{t}:{rid}#{r.name}@{subject}")
     names = {t: [r.name for r in defs[t]] + [p for p, _ in perms[t]] for t in types}
     names["group"] = ["member", "manager", "everyone", "membership"]
@@ -132,6 +139,7 @@ def generate(seed: int, *, n_types: int = 3, n_rels: int = 60) -> Case:
     resources["group"] = group_ids
     return Case(
         seed=seed,
+        cycles=cycles,
         schema=schema,
         relationships=sorted(rels_out),
         resources=resources,
