@@ -101,8 +101,10 @@ def run_validation(vf: ValidationFile, *, datastore: str | Callable[[], Service]
 def _load(vf: ValidationFile, service: Service, report: FileReport) -> bool:
     """Compile and write the schema, then the relationships; record one outcome."""
     assert vf.schema is not None
-    source = str(vf.schema_path or vf.path or "schema")
-    root = (vf.schema_path or vf.path or Path.cwd() / "x").parent
+    # The compiler resolves imports relative to the schema's own name, under its folder.
+    origin = vf.schema_path or vf.path
+    source = origin.name if origin is not None else "schema"
+    root = origin.parent if origin is not None else Path.cwd()
     try:
         schema = compile_schema(vf.schema, source=source, import_resolver=file_import_resolver(root))
         service.write_schema(print_schema(schema))
