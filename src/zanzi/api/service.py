@@ -141,7 +141,8 @@ class Service:
         Options are split between the datastore (``gc_window``...) and the service."""
         service_keys = {"max_depth", "max_updates", "max_bulk_check", "read_only", "clock"}
         service_opts = {k: v for k, v in options.items() if k in service_keys}
-        store_opts = {k: v for k, v in options.items() if k not in service_keys}
+        # The clock is shared: the store stamps revisions with it, the service expires with it.
+        store_opts = {k: v for k, v in options.items() if k not in service_keys or k == "clock"}
         return cls(open_datastore(url, **store_opts), **service_opts)
 
     def close(self) -> None:
