@@ -7,8 +7,8 @@ import os
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-SHARED = Path(os.environ.get("ZANZI_SHARED_DIR", REPO.parent / "shared"))
+from support.paths import REPO, SHARED
+
 PEERS_DIR = Path(os.environ.get("ZANZI_PEERS_DIR", REPO / ".peers"))
 LIBRARY = Path(
     os.environ.get(

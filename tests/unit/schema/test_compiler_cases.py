@@ -5,20 +5,19 @@ where the Go text is implementation-specific, its meaningful part)."""
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from support.paths import SHARED
 from zanzi.errors import SchemaSyntaxError, SchemaValidationError, ZanziError
 from zanzi.schema import compile_schema, ir
 
 
 def _shared_dir() -> Path:
-    env = os.environ.get("ZANZI_SHARED_DIR")
-    return Path(env) if env else Path(__file__).resolve().parents[3] / ".." / "shared"
+    return SHARED
 
 
 CASES_FILE = _shared_dir() / "conformance" / "spicedb" / "schemadsl" / "compiler-cases.json"

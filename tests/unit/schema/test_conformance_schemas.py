@@ -3,19 +3,18 @@ compiles or fails exactly as SpiceDB does (and every compiled one survives a pri
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 import yaml
 
+from support.paths import SHARED
 from zanzi.errors import SchemaSyntaxError, SchemaValidationError
 from zanzi.schema import compile_schema, file_import_resolver, ir, lint, print_schema
 
 
 def _shared_dir() -> Path:
-    env = os.environ.get("ZANZI_SHARED_DIR")
-    return Path(env) if env else Path(__file__).resolve().parents[3] / ".." / "shared"
+    return SHARED
 
 
 SPICEDB = _shared_dir() / "conformance" / "spicedb"

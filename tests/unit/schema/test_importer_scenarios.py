@@ -3,18 +3,17 @@ the file-system import resolver."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
+from support.paths import SHARED
 from zanzi.errors import SchemaSyntaxError, SchemaValidationError, ZanziError
 from zanzi.schema import compile_schema, file_import_resolver, mapping_import_resolver
 
 
 def _shared_dir() -> Path:
-    env = os.environ.get("ZANZI_SHARED_DIR")
-    return Path(env) if env else Path(__file__).resolve().parents[3] / ".." / "shared"
+    return SHARED
 
 
 SCENARIOS = _shared_dir() / "conformance" / "spicedb" / "schemadsl" / "importer-test"

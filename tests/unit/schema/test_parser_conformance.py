@@ -5,11 +5,11 @@ kinds, names, nesting, error nodes and their messages, comments, and offsets).""
 from __future__ import annotations
 
 import difflib
-import os
 from pathlib import Path
 
 import pytest
 
+from support.paths import SHARED
 from zanzi.errors import SchemaSyntaxError
 from zanzi.schema import parse
 from zanzi.schema.ast import dump
@@ -17,8 +17,7 @@ from zanzi.schema.parser import parse_tree
 
 
 def _shared_dir() -> Path:
-    env = os.environ.get("ZANZI_SHARED_DIR")
-    return Path(env) if env else Path(__file__).resolve().parents[3] / ".." / "shared"
+    return SHARED
 
 
 TESTS = _shared_dir() / "conformance" / "spicedb" / "schemadsl" / "parser-tests"
