@@ -14,7 +14,7 @@ from __future__ import annotations
 import abc
 import contextlib
 import enum
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Self
@@ -141,24 +141,37 @@ class RelationshipQuery:
         return self.resource_ids == () or self.subject_ids == ()
 
     def matches(self, rel: Relationship) -> bool:
-        r, s = rel.resource, rel.subject
-        if self.resource_type is not None and r.type != self.resource_type:
-            return False
-        if self.resource_ids is not None and r.id not in self.resource_ids:
-            return False
-        if self.resource_id_prefix is not None and not r.id.startswith(self.resource_id_prefix):
-            return False
-        if self.relation is not None and rel.relation != self.relation:
-            return False
-        if self.subject_type is not None and s.type != self.subject_type:
-            return False
-        if self.subject_ids is not None and s.id not in self.subject_ids:
-            return False
-        if self.subject_relation is not None:
-            if self.subject_relation == ELLIPSIS:
-                return s.relation is None
-            return s.relation == self.subject_relation
-        return True
+        return self.matcher()(rel)
+
+    def matcher(self) -> Callable[[Relationship], bool]:
+        """A predicate equivalent to :meth:`matches`, with the id lists turned into sets once
+        (for filtering many relationships)."""
+        rtype, prefix, relation = self.resource_type, self.resource_id_prefix, self.relation
+        stype, srel = self.subject_type, self.subject_relation
+        rids = frozenset(self.resource_ids) if self.resource_ids is not None else None
+        sids = frozenset(self.subject_ids) if self.subject_ids is not None else None
+
+        def match(rel: Relationship) -> bool:
+            r, s = rel.resource, rel.subject
+            if rtype is not None and r.type != rtype:
+                return False
+            if rids is not None and r.id not in rids:
+                return False
+            if prefix is not None and not r.id.startswith(prefix):
+                return False
+            if relation is not None and rel.relation != relation:
+                return False
+            if stype is not None and s.type != stype:
+                return False
+            if sids is not None and s.id not in sids:
+                return False
+            if srel is not None:
+                if srel == ELLIPSIS:
+                    return s.relation is None
+                return s.relation == srel
+            return True
+
+        return match
 
     def require_some_field(self) -> None:
         if (

@@ -26,7 +26,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from zanzi.errors import InvalidArgument, RevisionGarbageCollected, RevisionInFuture, Unavailable
-from zanzi.model import ELLIPSIS, Operation, Relationship, Update
+from zanzi.model import Operation, Relationship, Update
 from zanzi.store._support import (
     Clock,
     as_utc,
@@ -93,37 +93,6 @@ def _expired(rel: Relationship, now: datetime) -> bool:
 
 def _prefix_ok(q: RelationshipQuery, resource_id: str) -> bool:
     return q.resource_id_prefix is None or resource_id.startswith(q.resource_id_prefix)
-
-
-class _Matcher:
-    """:meth:`RelationshipQuery.matches` with id lists turned into sets."""
-
-    __slots__ = ("q", "rids", "sids")
-
-    def __init__(self, q: RelationshipQuery) -> None:
-        self.q = q
-        self.rids = frozenset(q.resource_ids) if q.resource_ids is not None else None
-        self.sids = frozenset(q.subject_ids) if q.subject_ids is not None else None
-
-    def __call__(self, rel: Relationship) -> bool:
-        q, r, s = self.q, rel.resource, rel.subject
-        if q.resource_type is not None and r.type != q.resource_type:
-            return False
-        if self.rids is not None and r.id not in self.rids:
-            return False
-        if q.resource_id_prefix is not None and not r.id.startswith(q.resource_id_prefix):
-            return False
-        if q.relation is not None and rel.relation != q.relation:
-            return False
-        if q.subject_type is not None and s.type != q.subject_type:
-            return False
-        if self.sids is not None and s.id not in self.sids:
-            return False
-        if q.subject_relation is not None:
-            if q.subject_relation == ELLIPSIS:
-                return s.relation is None
-            return s.relation == q.subject_relation
-        return True
 
 
 class MemoryDatastore(Datastore):
@@ -280,7 +249,7 @@ class MemoryDatastore(Datastore):
             return []
         with self._lock:
             candidates = self._candidates(q, after)
-        match = _Matcher(q)
+        match = q.matcher()
         rows = [
             row
             for row in candidates
