@@ -11,7 +11,6 @@ import pytest
 
 from support.consistency import assert_lookups_agree, universe_from
 from support.spicedb_peer import SHARED
-from zanzi import errors
 from zanzi.api.service import Service
 from zanzi.api.validation import load_validation_file, run_validation
 
@@ -25,7 +24,6 @@ def uses_caveats(path: Path) -> bool:
     return bool(vf.schema and _CAVEAT_RE.search(vf.schema))
 
 
-PLAIN_FILES = [p for p in ALL_FILES if not uses_caveats(p)]
 CAVEAT_FILES = [p for p in ALL_FILES if uses_caveats(p)]
 
 
@@ -41,10 +39,10 @@ def datastore_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def test_shared_data_is_present() -> None:
     assert TESTCONFIGS.exists(), f"missing SpiceDB conformance data at {TESTCONFIGS}"
     assert len(ALL_FILES) == 73
-    assert len(PLAIN_FILES) >= 50
+    assert len(CAVEAT_FILES) >= 19
 
 
-@pytest.mark.parametrize("path", PLAIN_FILES, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", ALL_FILES, ids=lambda p: p.stem)
 def test_scenario_passes(path: Path, datastore_url: str) -> None:
     report = run_validation(load_validation_file(path), datastore=datastore_url)
     failures = [f"{o.location(path)}: {o.message}" for o in report.outcomes if not o.passed]
@@ -52,7 +50,7 @@ def test_scenario_passes(path: Path, datastore_url: str) -> None:
     assert report.passed >= 1
 
 
-@pytest.mark.parametrize("path", PLAIN_FILES, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", ALL_FILES, ids=lambda p: p.stem)
 def test_scenario_lookups_agree_with_check(path: Path, datastore_url: str) -> None:
     vf = load_validation_file(path)
     assert vf.schema is not None and not vf.errors
@@ -64,11 +62,3 @@ def test_scenario_lookups_agree_with_check(path: Path, datastore_url: str) -> No
         extra = [a.relationship.subject for a in vf.assertions]
         compared = assert_lookups_agree(service, universe_from(service, rels, extra))
     assert compared > 0 or not rels
-
-
-@pytest.mark.parametrize("path", CAVEAT_FILES, ids=lambda p: p.stem)
-def test_caveat_scenarios_are_refused_clearly(path: Path) -> None:
-    """Until caveats land, a caveated schema is refused with a clear NotSupported error."""
-    vf = load_validation_file(path)
-    with Service.open("memory://") as service, pytest.raises(errors.NotSupported, match="caveat"):
-        service.write_schema(vf.schema or "")

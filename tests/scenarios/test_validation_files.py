@@ -107,8 +107,6 @@ def _params() -> list[object]:
     out: list[object] = []
     for name in sorted(EXPECTED):
         marks = []
-        if name in CAVEAT_FILES:
-            marks.append(pytest.mark.xfail(reason="caveats are not supported yet (issue 3)", strict=True))
         out.append(pytest.param(name, marks=marks, id=name))
     return out
 

@@ -66,16 +66,18 @@ def assert_lookups_agree(service: Service, u: Universe) -> int:
     for rtype, names in u.names.items():
         for name in names:
             for s in sorted(u.subjects, key=str):
-                found = {r.resource_id for r in service.lookup_resources(rtype, name, s, consistency=FULL)}
+                found = {
+                    r.resource_id: r.permissionship
+                    for r in service.lookup_resources(rtype, name, s, consistency=FULL)
+                }
                 for rid in sorted(u.resources.get(rtype, ())):
                     ans = answers[(rtype, rid, name, s)]
                     compared += 1
                     if ans == "cycle":  # check refused (cyclic data); nothing to compare
                         continue
-                    allowed = ans is Permissionship.HAS_PERMISSION
-                    assert (rid in found) == allowed, (
-                        f"lookup_resources({rtype}#{name}, {s}) "
-                        f"{'misses' if allowed else 'wrongly has'} {rid}"
+                    got = found.get(rid, Permissionship.NO_PERMISSION)
+                    assert got is ans, (
+                        f"lookup_resources({rtype}#{name}, {s}) says {got.name} for {rid}, check {ans}"
                     )
     subject_kinds = {(s.type, s.relation) for s in u.subjects}
     for rtype, ids in u.resources.items():
@@ -87,9 +89,9 @@ def assert_lookups_agree(service: Service, u: Universe) -> int:
                             f"{rtype}:{rid}", name, stype, subject_relation=srel, consistency=FULL
                         )
                     )
-                    concrete = {r.subject.id for r in results if r.subject.id != "*"}
+                    concrete = {r.subject.id: r.permissionship for r in results if r.subject.id != "*"}
                     wildcard = next((r for r in results if r.subject.id == "*"), None)
-                    excluded = {e.subject.id for e in wildcard.excluded} if wildcard else set()
+                    excluded = {e.subject.id: e.permissionship for e in wildcard.excluded} if wildcard else {}
                     for s in u.subjects:
                         if (s.type, s.relation) != (stype, srel):
                             continue
@@ -97,12 +99,43 @@ def assert_lookups_agree(service: Service, u: Universe) -> int:
                         if ans == "cycle":
                             continue
                         compared += 1
-                        via_lookup = s.id in concrete or (wildcard is not None and s.id not in excluded)
-                        allowed = ans is Permissionship.HAS_PERMISSION
-                        assert via_lookup == allowed, (
+                        via_lookup = _subject_permissionship(s.id, concrete, wildcard, excluded)
+                        assert via_lookup is ans, (
                             f"lookup_subjects({rtype}:{rid}#{name}, {stype}) disagrees with check for {s}: "
-                            f"check={ans.name}, concrete={sorted(concrete)}, "
-                            f"wildcard={wildcard is not None}, excluded={sorted(excluded)}"
+                            f"check={ans.name}, lookup={via_lookup.name}, concrete={concrete}, "
+                            f"wildcard={wildcard is not None}, excluded={excluded}"
                         )
                 service.expand(f"{rtype}:{rid}", name, consistency=FULL)
     return compared
+
+
+def _subject_permissionship(
+    sid: str,
+    concrete: dict[str, Permissionship],
+    wildcard: object,
+    excluded: dict[str, Permissionship],
+) -> Permissionship:
+    """What a LookupSubjects answer says about one subject, for comparison with Check."""
+    has, no, cond = (
+        Permissionship.HAS_PERMISSION,
+        Permissionship.NO_PERMISSION,
+        Permissionship.CONDITIONAL_PERMISSION,
+    )
+    direct = concrete.get(sid, no)
+    if direct is has:
+        return has
+    via_wildcard = no
+    if wildcard is not None:
+        w = wildcard.permissionship  # type: ignore[attr-defined]
+        ex = excluded.get(sid, no)
+        if ex is has:
+            via_wildcard = no
+        elif ex is cond:
+            via_wildcard = cond
+        else:
+            via_wildcard = w
+    if via_wildcard is has:
+        return has
+    if cond in (direct, via_wildcard):
+        return cond
+    return no

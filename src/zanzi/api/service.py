@@ -32,6 +32,7 @@ from zanzi.api.results import (
     WriteResult,
 )
 from zanzi.api.tokens import TokenCodec
+from zanzi.engine.caveats import CelCaveats
 from zanzi.engine.check import DEFAULT_MAX_DEPTH
 from zanzi.engine.conditions import Cond
 from zanzi.engine.core import Engine
@@ -44,8 +45,8 @@ from zanzi.engine.validation import (
 )
 from zanzi.errors import (
     InvalidArgument,
+    InvalidContext,
     InvalidFilter,
-    NotSupported,
     PreconditionFailed,
     ReadOnly,
     SchemaNotFound,
@@ -75,6 +76,7 @@ __all__ = ["CheckItem", "Service", "open"]
 DEFAULT_MAX_UPDATES = 1000
 DEFAULT_MAX_BULK_CHECK = 10_000
 DEFAULT_MAX_PRECONDITIONS = 1000
+MAX_CONTEXT_BYTES = 4096  # SpiceDB's default maximum caveat context size
 
 RefLike = str | ObjectRef
 SubjectLike = str | SubjectRef | ObjectRef
@@ -188,7 +190,8 @@ class Service:
         engine = self._engines.get(key)
         if engine is None:
             schema = compile_schema(text)
-            engine = Engine(schema, max_depth=self.max_depth)
+            caveats = CelCaveats(schema) if schema.caveats else None
+            engine = Engine(schema, max_depth=self.max_depth, caveats=caveats)
             with self._lock:
                 if len(self._engines) > 64:
                     self._engines.clear()
@@ -215,7 +218,6 @@ class Service:
         if not isinstance(text, str):
             raise InvalidArgument("the schema must be text")
         schema = compile_schema(text)
-        _reject_unsupported(schema)
         with self.datastore.transaction() as tx:
             old_text = tx.read_schema()
             old = compile_schema(old_text) if old_text else None
@@ -282,11 +284,21 @@ class Service:
         with self.datastore.transaction() as tx:
             engine = self._engine_for(tx.read_schema())
             for u in items:
-                validate_relationship(engine.ts, u.relationship, for_delete=u.operation is Operation.DELETE)
+                self._validate_update(engine, u.relationship, for_delete=u.operation is Operation.DELETE)
             for p in conds:
                 self._check_precondition(engine, tx, p)
             tx.write(items)
         return WriteResult(self.tokens.encode(tx.revision), len(items))
+
+    def _validate_update(self, engine: Engine, rel: Relationship, *, for_delete: bool = False) -> None:
+        """Schema rules, then the caveat context stored with the relationship: within the size
+        limit and of the caveat's parameter types."""
+        validate_relationship(engine.ts, rel, for_delete=for_delete)
+        if for_delete or rel.caveat is None or not rel.caveat.context:
+            return
+        _check_context_size(rel.caveat.context, f"caveat context of `{rel}`")
+        if engine.caveats is not None and hasattr(engine.caveats, "check_context"):
+            engine.caveats.check_context(rel.caveat.name, rel.caveat.context)
 
     def _check_precondition(self, engine: Engine, tx: Writer, p: Precondition) -> None:
         f = p.filter.validate()
@@ -363,7 +375,7 @@ class Service:
         with self.datastore.transaction() as tx:
             engine = self._engine_for(tx.read_schema())
             for u in batch:
-                validate_relationship(engine.ts, u.relationship)
+                self._validate_update(engine, u.relationship)
             tx.write(batch)
         return self.tokens.encode(tx.revision)
 
@@ -409,6 +421,7 @@ class Service:
     ) -> CheckResult:
         """Does ``subject`` have ``permission`` on ``resource``?"""
         res, sub = ObjectRef.parse(resource), SubjectRef.parse(subject)
+        _check_context_size(context, "the request's caveat context")
         reader, token = self._snapshot(consistency)
         engine = self._engine_for(reader.read_schema())
         answer = engine.check(reader, res, permission, sub, context)
@@ -425,6 +438,7 @@ class Service:
         """Many checks at one revision. A failing item carries its ``error``; the others are
         answered normally."""
         parsed = [CheckItem.of(i) for i in items]
+        _check_context_size(context, "the request's caveat context")
         if len(parsed) > self.max_bulk_check:
             raise TooManyUpdates(
                 f"check count of {len(parsed)} is greater than maximum allowed of {self.max_bulk_check}",
@@ -492,6 +506,7 @@ class Service:
     ) -> Iterator[LookupResourceResult]:
         """Resources of ``resource_type`` on which ``subject`` has ``permission``, by id."""
         sub = SubjectRef.parse(subject)
+        _check_context_size(context, "the request's caveat context")
         if limit is not None and limit <= 0:
             raise InvalidArgument("the limit must be positive")
         reader, token = self._snapshot(consistency)
@@ -535,6 +550,7 @@ class Service:
         """Subjects of ``subject_type`` (``#subject_relation``) with ``permission`` on
         ``resource``; a wildcard result lists the subjects it excludes."""
         res = ObjectRef.parse(resource)
+        _check_context_size(context, "the request's caveat context")
         reader, token = self._snapshot(consistency)
         engine = self._engine_for(reader.read_schema())
         subjects = engine.lookup_subjects(reader, res, permission, subject_type, subject_relation)
@@ -593,22 +609,19 @@ def open(url: str = "sqlite:///zanzi.db", **options: Any) -> Service:  # noqa: A
     return Service.open(url, **options)
 
 
-def _reject_unsupported(schema: ir.Schema) -> None:
-    if schema.caveats:
-        name = next(iter(schema.caveats))
-        raise NotSupported(
-            f"caveats are not supported yet (caveat `{name}`); remove them or wait for caveat support",
-            caveat=name,
+def _check_context_size(context: Mapping[str, Any] | None, what: str) -> None:
+    if not context:
+        return
+    if not isinstance(context, Mapping):
+        raise InvalidContext(f"{what} must be a JSON object")
+    try:
+        size = len(json.dumps(context, separators=(",", ":"), default=str).encode())
+    except (TypeError, ValueError) as exc:
+        raise InvalidContext(f"{what} is not JSON: {exc}") from None
+    if size > MAX_CONTEXT_BYTES:
+        raise InvalidContext(
+            f"{what} is {size} bytes, more than the maximum of {MAX_CONTEXT_BYTES}", limit=MAX_CONTEXT_BYTES
         )
-    for d in schema.definitions.values():
-        for rel in d.relations.values():
-            for a in rel.allowed:
-                if a.caveat is not None:
-                    raise NotSupported(
-                        f"caveats are not supported yet (`{a}` on relation `{d.name}#{rel.name}`)",
-                        definition=d.name,
-                        relation=rel.name,
-                    )
 
 
 def _to_updates(updates: Iterable[UpdateLike], operation: Operation) -> list[Update]:

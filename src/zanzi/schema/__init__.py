@@ -15,8 +15,9 @@ The public functions::
 
 from __future__ import annotations
 
-from zanzi.errors import SchemaValidationError
+from zanzi.errors import SchemaSyntaxError, SchemaValidationError
 from zanzi.schema import ast, ir
+from zanzi.schema.caveats import compile_caveat
 from zanzi.schema.compiler import compile_sources
 from zanzi.schema.imports import ImportResolver, file_import_resolver, mapping_import_resolver
 from zanzi.schema.parser import parse
@@ -80,12 +81,13 @@ def compile_schema(
     if validate:
         try:
             _validate_schema(schema)
-        except SchemaValidationError as error:
+            for caveat in schema.caveats.values():
+                compile_caveat(caveat)  # full CEL type check
+        except (SchemaValidationError, SchemaSyntaxError) as error:
             file = sources.get(error.details.get("source") or source)
             line, column = error.details.get("line"), error.details.get("column")
-            if file is None or line is None or column is None:
+            if file is None or line is None or column is None or "excerpt" in error.details:
                 raise
-            raise SchemaValidationError(
-                error.message, **{**error.details, "excerpt": file.excerpt(line, column)}
-            ) from None
+            excerpt = file.excerpt(line, column)
+            raise type(error)(error.message, **{**error.details, "excerpt": excerpt}) from None
     return schema

@@ -424,12 +424,15 @@ class _Compiler:
                 span,
                 unit,
             )
+        leading = len(expression.text) - len(expression.text.lstrip())
+        start = expression.span.start + leading
         return ir.CaveatDefinition(
             name,
             tuple(ir.CaveatParameter(n, t) for n, t in parameters.items()),
             expression.text.strip(),
             normalize_comment(node.comments),
             _position(node.span, unit),
+            _position(unit.source.span(start, max(start, expression.span.end)), unit),
         )
 
 

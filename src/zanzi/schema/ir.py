@@ -224,6 +224,8 @@ class CaveatDefinition:
     expression: str
     comment: str = ""
     position: Position | None = field(default=None, compare=False)
+    #: where ``expression`` (stripped) starts in the source, for CEL error positions
+    expression_position: Position | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

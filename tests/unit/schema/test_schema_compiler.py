@@ -204,13 +204,35 @@ def test_caveat_ir() -> None:
 
 
 @pytest.mark.parametrize(
-    "types",
-    ["int", "uint", "bool", "string", "double", "bytes", "duration", "timestamp", "ipaddress", "any",
-     "list<int>", "map<list<string>>"],
-)  # fmt: skip
-def test_every_caveat_parameter_type(types: str) -> None:
-    schema = compile_schema(f"caveat cav(param {types}) {{ param != null }}")
+    ("types", "expression"),
+    [
+        ("int", "param > 1"),
+        ("uint", "param > 1u"),
+        ("bool", "param"),
+        ("string", "param.startsWith('a')"),
+        ("double", "param < 2.5"),
+        ("bytes", "size(param) > 0"),
+        ("duration", "param > duration('1h')"),
+        ("timestamp", "param < timestamp('2030-01-01T00:00:00Z')"),
+        ("ipaddress", "param.in_cidr('10.0.0.0/8')"),
+        ("any", "param == 1"),
+        ("list<int>", "1 in param"),
+        ("map<list<string>>", "'x' in param['k']"),
+    ],
+)
+def test_every_caveat_parameter_type(types: str, expression: str) -> None:
+    schema = compile_schema(f"caveat cav(param {types}) {{ {expression} }}")
     assert schema.caveats["cav"].parameters == (ir.CaveatParameter("param", types),)
+
+
+def test_caveat_expressions_are_type_checked_with_positions() -> None:
+    with pytest.raises(SchemaSyntaxError, match="no matching overload") as raised:
+        compile_schema("definition user {}\ncaveat cav(param int) {\n  param == 'x'\n}")
+    assert (raised.value.line, raised.value.column) == (3, 9)
+    with pytest.raises(SchemaSyntaxError, match="boolean"):
+        compile_schema("caveat cav(param int) { param + 1 }")
+    with pytest.raises(SchemaSyntaxError, match="undeclared reference to 'other'"):
+        compile_schema("caveat cav(param int) { other == 1 }")
 
 
 @pytest.mark.parametrize(
