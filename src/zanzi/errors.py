@@ -13,14 +13,16 @@ The tree::
     │   ├── InvalidRelationship               bad relationship / reference string or field
     │   ├── InvalidFilter
     │   ├── InvalidContext                    bad caveat context
-    │   └── RelationshipNotAllowed            subject type not allowed on the relation
+    │   ├── RelationshipNotAllowed            subject type not allowed on the relation
+    │   ├── TooManyUpdates                    more updates than a write allows
+    │   └── TooManyChecks                     more items than a bulk check allows
     ├── FailedPrecondition                    FAILED_PRECONDITION / 400
     │   ├── SchemaValidationError             (definition, relation, line, column)
     │   ├── UnknownDefinition
     │   ├── UnknownRelation
     │   ├── UnknownCaveat
     │   ├── PreconditionFailed                a write precondition did not hold
-    │   ├── SchemaInUse                       a schema change would orphan relationships
+    │   ├── SchemaInUse                       would orphan relationships (INVALID_ARGUMENT)
     │   └── NotSupported                      a feature this version does not implement yet
     ├── NotFound                              NOT_FOUND / 404
     │   └── SchemaNotFound
@@ -28,13 +30,12 @@ The tree::
     │   ├── WriteConflict                     retryable
     │   └── RelationshipExists                ALREADY_EXISTS / 409
     ├── InvalidRevision                       OUT_OF_RANGE / 400
-    │   ├── MalformedToken                    undecodable or tampered token
-    │   ├── ForeignToken                      a token from another datastore
+    │   ├── MalformedToken                    undecodable or tampered (INVALID_ARGUMENT)
+    │   ├── ForeignToken                      from another datastore (INVALID_ARGUMENT)
     │   ├── RevisionGarbageCollected          older than the GC window
     │   └── RevisionInFuture                  newer than anything this datastore has
     ├── LimitExceeded                         RESOURCE_EXHAUSTED / 429
-    │   ├── MaxDepthExceeded
-    │   └── TooManyUpdates
+    │   └── MaxDepthExceeded
     ├── Unavailable                           UNAVAILABLE / 503
     │   └── ReadOnly
     └── InternalError                         INTERNAL / 500
@@ -71,6 +72,7 @@ __all__ = [
     "SchemaNotFound",
     "SchemaSyntaxError",
     "SchemaValidationError",
+    "TooManyChecks",
     "TooManyUpdates",
     "Unavailable",
     "UnknownCaveat",
@@ -130,6 +132,9 @@ class ZanziError(Exception):
     def __init__(self, message: str, **details: Any) -> None:
         super().__init__(message)
         self.message = message
+        reason = details.pop("reason", None)
+        if reason is not None:
+            self.reason = reason
         self.details: dict[str, Any] = {k: v for k, v in details.items() if v is not None}
         for key, value in self.details.items():
             setattr(self, key, value)
@@ -162,11 +167,15 @@ class InvalidRelationship(InvalidArgument):
 
 
 class InvalidFilter(InvalidArgument):
-    """A relationship filter is malformed or empty where it may not be."""
+    """A relationship filter (or a cursor) is malformed or empty where it may not be."""
+
+    reason = "ERROR_REASON_INVALID_FILTER"
 
 
 class InvalidContext(InvalidArgument):
     """Caveat context is malformed, of the wrong type or too large."""
+
+    reason = "ERROR_REASON_CAVEAT_PARAMETER_TYPE_ERROR"
 
 
 class RelationshipNotAllowed(InvalidArgument):
@@ -216,8 +225,10 @@ class PreconditionFailed(FailedPrecondition):
 
 
 class SchemaInUse(FailedPrecondition):
-    """A schema change would leave existing relationships without a meaning."""
+    """A schema change would leave existing relationships without a meaning. (SpiceDB answers
+    this one with INVALID_ARGUMENT, so it does here too.)"""
 
+    code = Code.INVALID_ARGUMENT
     reason = "ERROR_REASON_SCHEMA_TYPE_ERROR"
 
 
@@ -268,11 +279,16 @@ class InvalidRevision(ZanziError):
 
 
 class MalformedToken(InvalidRevision):
-    """The token does not decode, or its checksum does not match (tampered)."""
+    """The token does not decode, or its checksum does not match (tampered). INVALID_ARGUMENT,
+    as SpiceDB answers for a token it cannot read."""
+
+    code = Code.INVALID_ARGUMENT
 
 
 class ForeignToken(InvalidRevision):
-    """The token was issued by another datastore."""
+    """The token was issued by another datastore (INVALID_ARGUMENT)."""
+
+    code = Code.INVALID_ARGUMENT
 
 
 class RevisionGarbageCollected(InvalidRevision):
@@ -298,10 +314,16 @@ class MaxDepthExceeded(LimitExceeded):
     reason = "ERROR_REASON_MAXIMUM_DEPTH_EXCEEDED"
 
 
-class TooManyUpdates(LimitExceeded):
-    """A write or bulk request carries more items than allowed."""
+class TooManyUpdates(InvalidArgument):
+    """A write or bulk request carries more items than allowed (INVALID_ARGUMENT, as SpiceDB)."""
 
     reason = "ERROR_REASON_TOO_MANY_UPDATES_IN_REQUEST"
+
+
+class TooManyChecks(InvalidArgument):
+    """A bulk check carries more items than allowed."""
+
+    reason = "ERROR_REASON_TOO_MANY_CHECKS_IN_REQUEST"
 
 
 # -- availability -----------------------------------------------------------------------------

@@ -202,7 +202,7 @@ def test_schema_change_that_orphans_relationships_is_refused(loaded: str, tmp_pa
     (tmp_path / "smaller.zed").write_text(
         "definition user {}\n\ndefinition group {\n    relation member: user\n}\n"
     )
-    assert_fails(loaded, ["schema", "write", "smaller.zed"], 1, "doc")
+    assert_fails(loaded, ["schema", "write", "smaller.zed"], 2, "doc")  # INVALID_ARGUMENT, as SpiceDB
 
 
 def test_schema_write_of_a_missing_file(loaded: str) -> None:
@@ -375,14 +375,15 @@ def test_check_with_tokens_sees_writes_and_snapshots(loaded: str) -> None:
 
 def test_check_with_malformed_tampered_and_foreign_tokens(loaded: str, tmp_path: Path) -> None:
     args = ["check", "doc:readme", "view", "user:alice", "--consistency-at-least"]
-    assert_fails(loaded, [*args, "not-a-token"], 1, "not a Zanzi token")
+    # Tokens that cannot be read are INVALID_ARGUMENT (exit 2), as SpiceDB answers.
+    assert_fails(loaded, [*args, "not-a-token"], 2, "not a Zanzi token")
     token = json.loads(ok(loaded, "check", "doc:readme", "view", "user:alice", "--json").stdout)["token"]
     tampered = token[:-3] + ("AAA" if token[-3:] != "AAA" else "BBB")
-    assert_fails(loaded, [*args, tampered], 1, "integrity")
+    assert_fails(loaded, [*args, tampered], 2, "integrity")
     other = f"sqlite:///{tmp_path / 'other.db'}"
     (tmp_path / "schema.zed").write_text(SCHEMA)
     foreign = ok(other, "schema", "write", "schema.zed").stdout.strip()
-    assert_fails(loaded, [*args, foreign], 1, "another datastore")
+    assert_fails(loaded, [*args, foreign], 2, "another datastore")
 
 
 def test_check_unknown_permission_and_type(loaded: str) -> None:
@@ -505,7 +506,7 @@ def test_watch_with_timeout(loaded: str) -> None:
 
 
 def test_watch_with_a_bad_token(loaded: str) -> None:
-    assert_fails(loaded, ["watch", "--after", "zz1_garbage", "--timeout", "0.1"], 1, "token")
+    assert_fails(loaded, ["watch", "--after", "zz1_garbage", "--timeout", "0.1"], 2, "token")
 
 
 # -- validate ----------------------------------------------------------------------------------

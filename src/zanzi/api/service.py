@@ -50,6 +50,7 @@ from zanzi.errors import (
     PreconditionFailed,
     ReadOnly,
     SchemaNotFound,
+    TooManyChecks,
     TooManyUpdates,
     UnknownDefinition,
     ZanziError,
@@ -279,6 +280,7 @@ class Service:
                     f"found more than one update with relationship `{u.relationship}` in this request; "
                     "a relationship can only be specified in an update once per request",
                     relationship=str(u.relationship),
+                    reason="ERROR_REASON_UPDATES_ON_SAME_RELATIONSHIP",
                 )
             seen.add(key)
         with self.datastore.transaction() as tx:
@@ -440,7 +442,7 @@ class Service:
         parsed = [CheckItem.of(i) for i in items]
         _check_context_size(context, "the request's caveat context")
         if len(parsed) > self.max_bulk_check:
-            raise TooManyUpdates(
+            raise TooManyChecks(
                 f"check count of {len(parsed)} is greater than maximum allowed of {self.max_bulk_check}",
                 limit=self.max_bulk_check,
             )
@@ -620,7 +622,9 @@ def _check_context_size(context: Mapping[str, Any] | None, what: str) -> None:
         raise InvalidContext(f"{what} is not JSON: {exc}") from None
     if size > MAX_CONTEXT_BYTES:
         raise InvalidContext(
-            f"{what} is {size} bytes, more than the maximum of {MAX_CONTEXT_BYTES}", limit=MAX_CONTEXT_BYTES
+            f"{what} is {size} bytes, more than the maximum of {MAX_CONTEXT_BYTES}",
+            limit=MAX_CONTEXT_BYTES,
+            reason="ERROR_REASON_MAX_RELATIONSHIP_CONTEXT_SIZE",
         )
 
 
@@ -658,9 +662,9 @@ def _decode_cursor(cursor: str) -> tuple[str, str, str, str, str, str]:
     try:
         key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
     except (binascii.Error, ValueError, UnicodeDecodeError):
-        raise InvalidFilter("the cursor is malformed") from None
+        raise InvalidFilter("the cursor is malformed", reason="ERROR_REASON_INVALID_CURSOR") from None
     if not (isinstance(key, list) and len(key) == 6 and all(isinstance(k, str) for k in key)):
-        raise InvalidFilter("the cursor is malformed")
+        raise InvalidFilter("the cursor is malformed", reason="ERROR_REASON_INVALID_CURSOR")
     return (key[0], key[1], key[2], key[3], key[4], key[5])
 
 

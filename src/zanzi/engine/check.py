@@ -55,7 +55,11 @@ class CheckRun:
         cycles_are_errors: bool = True,
     ) -> None:
         if subject.is_wildcard:
-            raise InvalidArgument("cannot perform check on wildcard subject", field="subject.object_id")
+            raise InvalidArgument(
+                "cannot perform check on wildcard subject",
+                field="subject.object_id",
+                reason="ERROR_REASON_WILDCARD_NOT_ALLOWED",
+            )
         self.ts = ts
         self.reader = reader
         self.subject = subject

@@ -70,6 +70,7 @@ def validate_relationship(ts: TypeSystem, rel: Relationship, *, for_delete: bool
                 f"`{d.name}`: relationships can only be written to relations",
                 definition=d.name,
                 relation=rel.relation,
+                reason="ERROR_REASON_CANNOT_UPDATE_PERMISSION",
             )
         raise UnknownRelation(
             f"relation `{rel.relation}` not found under definition `{d.name}`",
