@@ -15,7 +15,7 @@ import os
 import pytest
 
 from support.randomschema import USER_IDS, generate
-from support.spicedb_peer import SpiceDBPeer, available
+from support.spicedb_peer import SpiceDBPeer, available, expand_tree, normalize_zanzi_tree
 from zanzi import errors
 from zanzi.api.service import Service
 from zanzi.model import Consistency, Permissionship
@@ -121,3 +121,28 @@ def test_zanzi_agrees_with_spicedb(seed: int, peer_installed: None) -> None:
         + "\n--\n"
         + "\n".join(mismatches[:30])
     )
+
+
+@pytest.mark.parametrize("seed", range(max(1, SEEDS // 4)))
+def test_expand_trees_agree_with_spicedb(seed: int, peer_installed: None) -> None:
+    case = generate(5000 + seed, cycles=False)
+    peer_db = SpiceDBPeer()
+    mismatches: list[str] = []
+    try:
+        peer_db.write_schema(case.schema)
+        peer_db.write_relationships(case.relationships)
+        with Service.open("memory://") as zanzi:
+            zanzi.write_schema(case.schema)
+            zanzi.write_relationships(case.relationships)
+            for t, ids in case.resources.items():
+                for i in ids:
+                    for name in case.names[t]:
+                        want = expand_tree(peer_db, f"{t}:{i}", name)
+                        if isinstance(want, str):
+                            continue
+                        got = normalize_zanzi_tree(zanzi.expand(f"{t}:{i}", name, consistency=FULL).tree)
+                        if got != want:
+                            mismatches.append(f"expand {t}:{i}#{name}:\n  zanzi={got}\n  spicedb={want}")
+    finally:
+        peer_db.close()
+    assert not mismatches, f"seed {case.seed}\n{case.schema}\n" + "\n".join(mismatches[:5])

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from support.paths import REPO, SHARED
 
@@ -215,3 +216,48 @@ class SpiceDBPeer:
         except grpc.RpcError as exc:
             return f"error: {exc.details()}"
         return concrete, excluded
+
+
+def expand_tree(peer: SpiceDBPeer, resource: str, permission: str) -> object:
+    """SpiceDB's ExpandPermissionTree answer, normalized by :func:`normalize_proto_tree`; an
+    error string when SpiceDB refuses."""
+    from authzed.api.v1 import Consistency, ExpandPermissionTreeRequest, ExpandPermissionTreeResponse
+
+    req = ExpandPermissionTreeRequest(
+        consistency=Consistency(fully_consistent=True), resource=peer._object(resource), permission=permission
+    )
+    try:
+        resp = peer._call(
+            "/authzed.api.v1.PermissionsService/ExpandPermissionTree", req, ExpandPermissionTreeResponse
+        )
+    except peer.error_type as exc:
+        return f"error: {exc}"
+    return normalize_proto_tree(resp.tree_root)
+
+
+def normalize_proto_tree(node: object) -> object:
+    n: Any = node
+    where = f"{n.expanded_object.object_type}:{n.expanded_object.object_id}#{n.expanded_relation}"
+    if n.HasField("leaf"):
+        subjects = sorted(
+            f"{s.object.object_type}:{s.object.object_id}"
+            + (f"#{s.optional_relation}" if s.optional_relation else "")
+            for s in n.leaf.subjects
+        )
+        return ("leaf", where, tuple(subjects))
+    op = {1: "union", 2: "intersection", 3: "exclusion"}[n.intermediate.operation]
+    children = [normalize_proto_tree(c) for c in n.intermediate.children]
+    if op != "exclusion":
+        children.sort(key=repr)
+    return (op, where, tuple(children))
+
+
+def normalize_zanzi_tree(tree: object) -> object:
+    t: Any = tree
+    where = f"{t.resource}#{t.relation}"
+    if t.operation.value == "leaf":
+        return ("leaf", where, tuple(sorted(str(s.subject) for s in t.subjects)))
+    children = [normalize_zanzi_tree(c) for c in t.children]
+    if t.operation.value != "exclusion":
+        children.sort(key=repr)
+    return (t.operation.value, where, tuple(children))

@@ -60,7 +60,12 @@ class ExpandRun:
             member = self.ts.member(t, r)
             if isinstance(member, ir.Relation):
                 return self._relation(resource, r, depth)
-            return self._rewrite(member.rewrite, resource, r, depth)
+            tree = self._rewrite(member.rewrite, resource, r, depth)
+            if not isinstance(member.rewrite, ir.Union | ir.Intersection | ir.Exclusion):
+                # As SpiceDB: a permission's rewrite is always a set operation, so a single
+                # expression (`view = viewer`, an arrow, nil) is a union of one.
+                tree = ExpandTree(resource, r, SetOperation.UNION, children=(tree,))
+            return tree
         finally:
             self._active.discard(key)
 
