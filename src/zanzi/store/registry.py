@@ -1,9 +1,10 @@
 """Datastore URL scheme -> factory: the built-in backends, entry points and runtime registrations.
 
 A factory is a callable ``factory(url: str, **options) -> Datastore``. Lookup order for a
-scheme: :func:`register` calls first, then the built-ins (``memory``, ``sqlite``), then entry
-points in the group ``zanzi.stores`` (so a third-party backend is a separate distribution that
-declares ``[project.entry-points."zanzi.stores"] mystore = "pkg.module:open_mystore"``).
+scheme: :func:`register` calls first, then the built-ins (``memory``, ``sqlite``, ``postgresql``
+and its alias ``postgres``), then entry points in the group ``zanzi.stores`` (so a third-party
+backend is a separate distribution that declares
+``[project.entry-points."zanzi.stores"] mystore = "pkg.module:open_mystore"``).
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ ENTRY_POINT_GROUP = "zanzi.stores"
 _BUILTIN: dict[str, str] = {
     "memory": "zanzi.store.memory:open_memory",
     "sqlite": "zanzi.store.sql.sqlite:open_sqlite",
+    "postgresql": "zanzi.store.sql.postgres:open_postgres",
+    "postgres": "zanzi.store.sql.postgres:open_postgres",
 }
 _registered: dict[str, DatastoreFactory] = {}
 _lock = threading.Lock()

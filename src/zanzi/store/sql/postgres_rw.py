@@ -1,0 +1,589 @@
+"""Rows, snapshot reads and writes of the PostgreSQL backend: how relationships are encoded, how
+a :class:`~zanzi.store.base.RelationshipQuery` becomes SQL, and the reader and writer objects
+that :class:`~zanzi.store.sql.postgres.PostgresDatastore` hands out.
+
+A read at revision R keeps the rows with ``pg_visible_in_snapshot(created_xid, S_R) AND NOT
+pg_visible_in_snapshot(deleted_xid, S_R)`` (``S_R`` is R's snapshot, see
+:mod:`zanzi.store.sql.postgres`) and ``expiration > now``. A writer reads the live state instead:
+``deleted_xid IS NULL`` under READ COMMITTED, i.e. the newest committed rows plus its own.
+Id batches are single ``= ANY(array)`` parameters, so a frontier of any size is one statement.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+
+from zanzi.errors import InvalidArgument, Unavailable
+from zanzi.model import ELLIPSIS, Caveat, ObjectRef, Operation, Relationship, SubjectRef, Update
+from zanzi.store._support import (
+    check_limit,
+    decode_context,
+    dedupe,
+    encode_context,
+    exists_error,
+    from_micros,
+    normalize,
+    to_micros,
+)
+from zanzi.store.base import IntRevision, Reader, RelationshipKey, RelationshipQuery, Writer
+from zanzi.store.sql.common import prefix_upper_bound
+from zanzi.store.sql.postgres_errors import DRIVER_ERRORS
+
+if TYPE_CHECKING:
+    from zanzi.store.sql.postgres import PostgresDatastore
+
+__all__ = [
+    "COLUMNS",
+    "PAGE",
+    "PostgresReader",
+    "PostgresWriter",
+    "Visibility",
+    "decode",
+    "encode",
+    "read_schema",
+    "select_rows",
+]
+
+#: Rows per page of an ordered read without a limit (an export), and per COPY flush.
+PAGE = 5_000
+
+_KEY_NAMES = ("resource_type", "resource_id", "relation", "subject_type", "subject_id", "subject_relation")
+_KEY = ", ".join(_KEY_NAMES)
+COLUMNS = f"{_KEY}, caveat_name, caveat_context, expiration"
+_AT_SNAPSHOT = (
+    "pg_visible_in_snapshot(created_xid, %(snap)s::pg_snapshot) "
+    "AND (deleted_xid IS NULL OR NOT pg_visible_in_snapshot(deleted_xid, %(snap)s::pg_snapshot))"
+)
+_LIVE = "deleted_xid IS NULL"
+_UNEXPIRED = "(expiration IS NULL OR expiration > %(now)s)"
+# unnest() of the encoded batch: u.rt, u.rid, u.rel, u.st, u.sid, u.srel, u.cn, u.cc, u.exp.
+_BATCH = (
+    "unnest(%(rt)s::text[], %(rid)s::text[], %(rel)s::text[], %(st)s::text[], %(sid)s::text[], "
+    "%(srel)s::text[], %(cn)s::text[], %(cc)s::text[], %(exp)s::bigint[]) "
+    "AS u(rt, rid, rel, st, sid, srel, cn, cc, exp)"
+)
+_JOIN = (
+    "r.resource_type = u.rt AND r.resource_id = u.rid AND r.relation = u.rel AND r.subject_type = u.st "
+    "AND r.subject_id = u.sid AND r.subject_relation = u.srel AND r.deleted_xid IS NULL"
+)
+_SAME_ATTRS = (
+    "r.caveat_name IS NOT DISTINCT FROM u.cn AND r.caveat_context IS NOT DISTINCT FROM u.cc "
+    "AND r.expiration IS NOT DISTINCT FROM u.exp"
+)
+_INSERT = (
+    f"INSERT INTO zanzi_relationships ({COLUMNS}, created_xid) "
+    f"SELECT u.rt, u.rid, u.rel, u.st, u.sid, u.srel, u.cn, u.cc, u.exp, %(xid)s::xid8 FROM {_BATCH} "
+    f"ON CONFLICT ({_KEY}) WHERE deleted_xid IS NULL DO NOTHING "
+    f"RETURNING {_KEY}"
+)
+
+# An encoded relationship: the six key columns, caveat name, caveat context JSON, expiration.
+Encoded = tuple[str, str, str, str, str, str, str | None, str | None, int | None]
+Connection = psycopg.Connection[Any]
+
+
+# -- encoding ---------------------------------------------------------------------------------
+
+
+def encode(rel: Relationship) -> Encoded:
+    """The column values of ``rel`` (without the xids). Raises
+    :class:`~zanzi.errors.InvalidContext` if the caveat context is not JSON-serialisable."""
+    r, s = rel.resource, rel.subject
+    caveat = rel.caveat
+    return (
+        r.type,
+        r.id,
+        rel.relation,
+        s.type,
+        s.id,
+        s.relation or ELLIPSIS,
+        caveat.name if caveat is not None else None,
+        encode_context(caveat.context) if caveat is not None else None,
+        to_micros(rel.expiration) if rel.expiration is not None else None,
+    )
+
+
+def decode(row: Sequence[Any]) -> Relationship:
+    """The relationship in the first nine columns of ``row`` (in :data:`COLUMNS` order)."""
+    srel = row[5]
+    caveat = Caveat(row[6], decode_context(row[7])) if row[6] is not None else None
+    return Relationship(
+        ObjectRef(row[0], row[1]),
+        row[2],
+        SubjectRef(row[3], row[4], None if srel == ELLIPSIS else srel),
+        caveat,
+        from_micros(row[8]) if row[8] is not None else None,
+    )
+
+
+def _batch_params(items: Sequence[Encoded]) -> dict[str, list[Any]]:
+    columns = list(zip(*items, strict=True)) if items else [()] * 9
+    names = ("rt", "rid", "rel", "st", "sid", "srel", "cn", "cc", "exp")
+    return {name: list(values) for name, values in zip(names, columns, strict=True)}
+
+
+# -- queries ----------------------------------------------------------------------------------
+
+
+class Visibility:
+    """Which rows a query may see: those of a revision's snapshot, or the live state."""
+
+    __slots__ = ("now_us", "snapshot")
+
+    def __init__(self, snapshot: str | None, now_us: int) -> None:
+        self.snapshot = snapshot  # None: the live state (a writer)
+        self.now_us = now_us
+
+
+def select_rows(
+    conn: Connection,
+    visibility: Visibility,
+    q: RelationshipQuery,
+    *,
+    limit: int | None,
+    after: RelationshipKey | None,
+    ordered: bool,
+    extra: str = "",
+    lock: bool = False,
+) -> list[tuple[Any, ...]]:
+    """The encoded rows matching ``q`` that ``visibility`` allows, in one statement.
+    ``extra`` adds columns after the nine of :data:`COLUMNS`; ``lock`` adds ``FOR UPDATE``."""
+    check_limit(limit)
+    if q.is_empty() or limit == 0:
+        return []
+    where = [_AT_SNAPSHOT if visibility.snapshot is not None else _LIVE, _UNEXPIRED]
+    params: dict[str, Any] = {"snap": visibility.snapshot, "now": visibility.now_us}
+    for column, value in (
+        ("resource_type", q.resource_type),
+        ("relation", q.relation),
+        ("subject_type", q.subject_type),
+        ("subject_relation", q.subject_relation),
+    ):
+        if value is not None:
+            where.append(f"{column} = %({column})s")
+            params[column] = value
+    if q.resource_ids is not None:
+        ids = dedupe(q.resource_ids)
+        where.append("resource_id = %(rid)s" if len(ids) == 1 else "resource_id = ANY(%(rid)s)")
+        params["rid"] = ids[0] if len(ids) == 1 else ids
+    if q.subject_ids is not None:
+        ids = dedupe(q.subject_ids)
+        where.append("subject_id = %(sid)s" if len(ids) == 1 else "subject_id = ANY(%(sid)s)")
+        params["sid"] = ids[0] if len(ids) == 1 else ids
+    if q.resource_id_prefix is not None:
+        where.append("resource_id >= %(prefix)s")
+        params["prefix"] = q.resource_id_prefix
+        bound = prefix_upper_bound(q.resource_id_prefix)
+        if bound is not None:
+            where.append("resource_id < %(bound)s")
+            params["bound"] = bound
+    if after is not None:
+        clause = _after_clause(q, tuple(after))
+        if clause is None:
+            return []
+        if clause[0]:
+            where.append(clause[0])
+            params.update(clause[1])
+    sql = f"SELECT {COLUMNS}{extra} FROM zanzi_relationships WHERE {' AND '.join(where)}"
+    if ordered:
+        sql += f" ORDER BY {_KEY}"
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
+    if lock:
+        sql += " FOR UPDATE"
+    return conn.execute(sql, params).fetchall()
+
+
+def _after_clause(q: RelationshipQuery, after: tuple[str, ...]) -> tuple[str, dict[str, str]] | None:
+    """The SQL for "key > after", or ``None`` when nothing can follow ``after``. The leading key
+    columns that ``q`` pins to one value are left out of the row comparison, so the forward
+    index seeks straight past the cursor."""
+    fixed: list[str] = []
+    single_rid = q.resource_ids[0] if q.resource_ids is not None and len(set(q.resource_ids)) == 1 else None
+    single_sid = q.subject_ids[0] if q.subject_ids is not None and len(set(q.subject_ids)) == 1 else None
+    for value in (q.resource_type, single_rid, q.relation, q.subject_type, single_sid, q.subject_relation):
+        if value is None:
+            break
+        fixed.append(value)
+    count = len(fixed)
+    if after[:count] < tuple(fixed):
+        return "", {}  # every matching row sorts after the cursor
+    if after[:count] > tuple(fixed) or count == len(_KEY_NAMES):
+        return None
+    rest = _KEY_NAMES[count:]
+    names = [f"after{i}" for i in range(len(rest))]
+    clause = f"({', '.join(rest)}) > ({', '.join(f'%({n})s' for n in names)})"
+    return clause, dict(zip(names, after[count:], strict=True))
+
+
+def read_schema(conn: Connection, revision: int | None) -> str | None:
+    """The schema text at ``revision`` (``None``: the newest committed), or ``None``."""
+    if revision is None:
+        row = conn.execute(
+            "SELECT text FROM zanzi_schema WHERE revision IS NOT NULL ORDER BY revision DESC LIMIT 1"
+        ).fetchone()
+    else:
+        row = conn.execute(
+            "SELECT text FROM zanzi_schema WHERE revision <= %s ORDER BY revision DESC LIMIT 1", (revision,)
+        ).fetchone()
+    return None if row is None else str(row[0])
+
+
+# -- the reader -------------------------------------------------------------------------------
+
+
+class PostgresReader(Reader):
+    """A snapshot at one revision. Each query is one statement on a pooled connection of the
+    primary or of a read replica that has replayed the revision; ordered reads without a limit
+    are fetched lazily in pages of :data:`PAGE` rows (keyset pagination), so an export of any
+    size holds one page in memory and no connection between pages."""
+
+    def __init__(self, ds: PostgresDatastore, revision: int, snapshot: str, now_us: int) -> None:
+        self._ds = ds
+        self._rev = revision
+        self._vis = Visibility(snapshot, now_us)
+        self.revision = IntRevision(revision)
+
+    def _rows(
+        self, q: RelationshipQuery, limit: int | None, after: RelationshipKey | None, ordered: bool
+    ) -> list[tuple[Any, ...]]:
+        return self._ds._read(
+            lambda c: select_rows(c, self._vis, q, limit=limit, after=after, ordered=ordered), self._rev
+        )
+
+    def query(
+        self,
+        q: RelationshipQuery,
+        *,
+        limit: int | None = None,
+        after: RelationshipKey | None = None,
+        ordered: bool = False,
+    ) -> Iterator[Relationship]:
+        check_limit(limit)
+        ordered = ordered or limit is not None or after is not None
+        if not ordered or (limit is not None and limit <= PAGE):
+            return map(decode, self._rows(q, limit, after, ordered))
+        first = self._rows(q, PAGE, after, True)  # errors surface here, not mid-iteration
+        return self._pages(q, first, limit)
+
+    def _pages(
+        self, q: RelationshipQuery, page: list[tuple[Any, ...]], limit: int | None
+    ) -> Iterator[Relationship]:
+        remaining = limit
+        while True:
+            if remaining is not None:
+                page = page[:remaining]
+                remaining -= len(page)
+            yield from map(decode, page)
+            if len(page) < PAGE or remaining == 0:
+                return
+            last = page[-1]
+            cursor: RelationshipKey = (last[0], last[1], last[2], last[3], last[4], last[5])
+            page = self._rows(q, PAGE if remaining is None else min(PAGE, remaining), cursor, True)
+
+    def exists(self, q: RelationshipQuery) -> bool:
+        return bool(self._rows(q, 1, None, False))
+
+    def read_schema(self) -> str | None:
+        return self._ds._read(lambda c: read_schema(c, self._rev), self._rev)
+
+
+# -- the writer -------------------------------------------------------------------------------
+
+
+class PostgresWriter(Writer):
+    """The state of one write transaction (READ COMMITTED) on its own connection. Rows it
+    creates carry its xid; rows it deletes get its xid as ``deleted_xid``, except rows it
+    created itself, which are removed (nobody ever saw them)."""
+
+    def __init__(
+        self,
+        ds: PostgresDatastore,
+        conn: Connection,
+        xid: int,
+        now_us: int,
+        on_error: Callable[[BaseException], Exception],
+    ) -> None:
+        self._ds = ds
+        self._conn = conn
+        self._xid = str(xid)  # passed as text: PostgreSQL casts text, not integers, to xid8
+        self._vis = Visibility(None, now_us)
+        self._on_error = on_error
+        self.revision: IntRevision = IntRevision(0)  # set at commit
+        self.schema_text: str | None = None
+        self._inserted = False  # whether any row has created_xid == this transaction's xid
+        self._open = True
+
+    def _run(self, fn: Callable[[], Any]) -> Any:
+        self._check()
+        try:
+            return fn()
+        except DRIVER_ERRORS as exc:
+            raise self._on_error(exc) from exc
+
+    # reads ---------------------------------------------------------------------------------
+
+    def query(
+        self,
+        q: RelationshipQuery,
+        *,
+        limit: int | None = None,
+        after: RelationshipKey | None = None,
+        ordered: bool = False,
+    ) -> Iterator[Relationship]:
+        ordered = ordered or limit is not None or after is not None
+        rows = self._run(
+            lambda: select_rows(self._conn, self._vis, q, limit=limit, after=after, ordered=ordered)
+        )
+        return map(decode, rows)
+
+    def exists(self, q: RelationshipQuery) -> bool:
+        return bool(
+            self._run(lambda: select_rows(self._conn, self._vis, q, limit=1, after=None, ordered=False))
+        )
+
+    def read_schema(self) -> str | None:
+        self._check()
+        if self.schema_text is not None:
+            return self.schema_text
+        result: str | None = self._run(lambda: read_schema(self._conn, None))
+        return result
+
+    # writes --------------------------------------------------------------------------------
+
+    def write(self, updates: Sequence[Update]) -> None:
+        """Apply ``updates`` in order, all or nothing (a savepoint): if one fails (a CREATE of
+        a live relationship raises :class:`~zanzi.errors.RelationshipExists`), none of this
+        call's updates stay applied and the transaction may go on. Consecutive updates with
+        the same operation and distinct keys run as one set-based statement each."""
+        runs = _runs(updates)
+        self._savepoint(lambda: self._apply(runs))
+
+    def _savepoint(self, body: Callable[[], None]) -> None:
+        conn = self._conn
+        self._run(lambda: conn.execute("SAVEPOINT zanzi_write"))
+        inserted = self._inserted
+        try:
+            body()
+        except BaseException:
+            self._inserted = inserted or self._inserted
+            self._run(
+                lambda: conn.execute("ROLLBACK TO SAVEPOINT zanzi_write; RELEASE SAVEPOINT zanzi_write")
+            )
+            raise
+        self._run(lambda: conn.execute("RELEASE SAVEPOINT zanzi_write"))
+
+    def _apply(self, runs: list[tuple[Operation, list[tuple[Encoded, Relationship]]]]) -> None:
+        for operation, items in runs:
+            if operation is Operation.CREATE:
+                self._create(items)
+            elif operation is Operation.TOUCH:
+                self._touch(items)
+            else:
+                self._delete_keys([enc for enc, _ in items])
+
+    def _insert(self, encoded: Sequence[Encoded]) -> set[tuple[Any, ...]]:
+        """Insert the rows whose key is not live; return the keys that were not inserted."""
+        params: dict[str, Any] = {**_batch_params(encoded), "xid": self._xid}
+        done = {tuple(row) for row in self._run(lambda: self._conn.execute(_INSERT, params).fetchall())}
+        self._inserted = True
+        return {enc[:6] for enc in encoded} - done
+
+    def _create(self, items: list[tuple[Encoded, Relationship]]) -> None:
+        missed = self._insert([enc for enc, _ in items])
+        for enc, rel in items:
+            if enc[:6] not in missed:
+                continue
+            # A live row has the key: an error unless it has expired (then it counts as absent).
+            row = self._run(functools.partial(self._live_expiration, enc))
+            if row is not None and (row[0] is None or row[0] > self._vis.now_us):
+                raise exists_error(rel)
+            self._delete_keys([enc])
+            if self._insert([enc]):
+                raise exists_error(rel)
+
+    def _live_expiration(self, enc: Encoded) -> tuple[Any, ...] | None:
+        """The expiration of the live row with ``enc``'s key (locked), if there is one."""
+        row: tuple[Any, ...] | None = self._conn.execute(
+            "SELECT expiration FROM zanzi_relationships WHERE resource_type = %s AND resource_id = %s "
+            "AND relation = %s AND subject_type = %s AND subject_id = %s AND subject_relation = %s "
+            "AND deleted_xid IS NULL FOR UPDATE",
+            enc[:6],
+        ).fetchone()
+        return row
+
+    def _retire(self, encoded: Sequence[Encoded], condition: str) -> None:
+        """Delete the live rows with these keys (that also meet ``condition``)."""
+        params: dict[str, Any] = {**_batch_params(encoded), "xid": self._xid}
+        if self._inserted:
+            self._run(
+                lambda: self._conn.execute(
+                    f"DELETE FROM zanzi_relationships r USING {_BATCH} WHERE {_JOIN} {condition} "
+                    "AND r.created_xid = %(xid)s::xid8",
+                    params,
+                )
+            )
+        self._run(
+            lambda: self._conn.execute(
+                f"UPDATE zanzi_relationships r SET deleted_xid = %(xid)s::xid8 FROM {_BATCH} "
+                f"WHERE {_JOIN} {condition} AND r.created_xid <> %(xid)s::xid8",
+                params,
+            )
+        )
+
+    def _touch(self, items: list[tuple[Encoded, Relationship]]) -> None:
+        pending = [enc for enc, _ in items]
+        for _ in range(10):
+            self._retire(pending, f"AND NOT ({_SAME_ATTRS})")
+            missed = self._insert(pending)
+            if not missed:
+                return
+            # Not inserted: an identical live row exists, or a concurrent transaction committed
+            # the key between the two statements. Retire and insert again what still differs.
+            pending = [enc for enc in pending if enc[:6] in missed and not self._identical_live(enc)]
+            if not pending:
+                return
+        raise Unavailable("a relationship kept changing under a concurrent writer; retry the write")
+
+    def _identical_live(self, enc: Encoded) -> bool:
+        row = self._run(
+            lambda: self._conn.execute(
+                "SELECT caveat_name IS NOT DISTINCT FROM %s AND caveat_context IS NOT DISTINCT FROM %s "
+                "AND expiration IS NOT DISTINCT FROM %s FROM zanzi_relationships WHERE resource_type = %s "
+                "AND resource_id = %s AND relation = %s AND subject_type = %s AND subject_id = %s "
+                "AND subject_relation = %s AND deleted_xid IS NULL",
+                (enc[6], enc[7], enc[8], *enc[:6]),
+            ).fetchone()
+        )
+        return row is not None and bool(row[0])
+
+    def _delete_keys(self, encoded: Sequence[Encoded]) -> None:
+        self._retire(encoded, "")
+
+    def delete(self, q: RelationshipQuery, *, limit: int | None = None) -> list[Relationship]:
+        """Delete the live, unexpired relationships matching ``q`` (the first ``limit`` in
+        sort order when a limit is given) and return them. The rows are locked first, so a
+        concurrent writer cannot change them in between."""
+        rows = self._run(lambda: self._select_for_delete(q, limit))
+        own = [row[9] for row in rows if row[10]]
+        others = [row[9] for row in rows if not row[10]]
+        if others:
+            self._run(
+                lambda: self._conn.execute(
+                    "UPDATE zanzi_relationships SET deleted_xid = %s::xid8 WHERE ctid = ANY(%s::tid[])",
+                    (self._xid, others),
+                )
+            )
+        if own:
+            self._run(
+                lambda: self._conn.execute(
+                    "DELETE FROM zanzi_relationships WHERE ctid = ANY(%s::tid[])", (own,)
+                )
+            )
+        return [decode(row) for row in rows]
+
+    def _select_for_delete(self, q: RelationshipQuery, limit: int | None) -> list[tuple[Any, ...]]:
+        extra = f", ctid::text, created_xid = '{int(self._xid)}'::xid8"
+        return select_rows(
+            self._conn,
+            self._vis,
+            q,
+            limit=limit,
+            after=None,
+            ordered=limit is not None,
+            extra=extra,
+            lock=True,
+        )
+
+    def write_schema(self, text: str) -> None:
+        self._check()
+        if not isinstance(text, str):
+            raise InvalidArgument("schema text must be a string")
+        if "\x00" in text:
+            raise InvalidArgument("schema text must not contain NUL characters")
+        self._run(
+            lambda: self._conn.execute(
+                "DELETE FROM zanzi_schema WHERE revision IS NULL AND xid = %s::xid8", (self._xid,)
+            )
+        )
+        self._run(
+            lambda: self._conn.execute(
+                "INSERT INTO zanzi_schema (revision, xid, text) VALUES (NULL, %s::xid8, %s)",
+                (self._xid, text),
+            )
+        )
+        self.schema_text = text
+
+    def bulk_create(self, relationships: Iterable[Relationship]) -> int:
+        """CREATE many relationships through ``COPY``, in batches of :data:`PAGE` rows (each its
+        own savepoint). A batch that hits a live key (or repeats one) is redone with
+        :meth:`write`, which creates over expired rows and names the relationship that exists."""
+        count = 0
+        iterator = iter(relationships)
+        while True:
+            batch = [normalize(rel) for rel in itertools.islice(iterator, PAGE * 20)]
+            if not batch:
+                return count
+            try:
+                self._savepoint(lambda batch=batch: self._copy(batch))  # type: ignore[misc]
+            except Exception as exc:
+                if not _is_unique_violation(exc):
+                    raise
+                for start in range(0, len(batch), PAGE):
+                    self.write([Update(Operation.CREATE, rel) for rel in batch[start : start + PAGE]])
+            count += len(batch)
+
+    def _copy(self, batch: list[Relationship]) -> None:
+        xid = str(self._xid)
+
+        def copy() -> None:
+            with (
+                self._conn.cursor() as cursor,
+                cursor.copy(f"COPY zanzi_relationships ({COLUMNS}, created_xid) FROM STDIN") as copier,
+            ):
+                for rel in batch:
+                    copier.write_row((*encode(rel), xid))
+
+        self._run(copy)
+        self._inserted = True
+
+    # lifecycle -----------------------------------------------------------------------------
+
+    def finish(self) -> None:
+        self._open = False
+
+    def _check(self) -> None:
+        if not self._open:
+            raise Unavailable("this transaction has already ended")
+        self._ds._check_open()
+
+
+def _is_unique_violation(exc: BaseException) -> bool:
+    cause: BaseException | None = exc
+    while cause is not None:
+        if getattr(cause, "sqlstate", None) == "23505":
+            return True
+        cause = cause.__cause__
+    return False
+
+
+def _runs(updates: Sequence[Update]) -> list[tuple[Operation, list[tuple[Encoded, Relationship]]]]:
+    """Split updates into maximal runs of one operation without a repeated key, so each run
+    can be applied as a batch and the order between updates of one key is kept."""
+    runs: list[tuple[Operation, list[tuple[Encoded, Relationship]]]] = []
+    keys: set[tuple[str, ...]] = set()
+    for update in updates:
+        rel = update.relationship
+        enc = encode(rel)
+        key = enc[:6]
+        if not runs or runs[-1][0] is not update.operation or key in keys:
+            runs.append((update.operation, []))
+            keys = set()
+        runs[-1][1].append((enc, rel))
+        keys.add(key)
+    return runs
