@@ -14,15 +14,16 @@ from __future__ import annotations
 import abc
 import contextlib
 import enum
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Self
 
 from zanzi.errors import InvalidFilter
-from zanzi.model import ELLIPSIS, Relationship, RelationshipFilter, Update
+from zanzi.model import ELLIPSIS, Operation, Relationship, RelationshipFilter, Update
 
 __all__ = [
+    "BULK_CHUNK",
     "DEFAULT_GC_WINDOW",
     "Capabilities",
     "Change",
@@ -39,6 +40,8 @@ __all__ = [
 ]
 
 DEFAULT_GC_WINDOW = timedelta(hours=24)
+#: Relationships per :meth:`Writer.write` call in the generic :meth:`Writer.bulk_create`.
+BULK_CHUNK = 1000
 
 #: The sort key of a relationship, used for ordered reads and cursors.
 RelationshipKey = tuple[str, str, str, str, str, str]
@@ -264,6 +267,27 @@ class Writer(Reader):
     @abc.abstractmethod
     def write_schema(self, text: str) -> None:
         """Replace the stored schema text."""
+
+    def bulk_create(self, relationships: Iterable[Relationship]) -> int:
+        """CREATE every relationship, with :meth:`write`'s CREATE semantics (an expired one counts
+        as absent); return how many were created. One that is live already raises
+        :class:`~zanzi.errors.RelationshipExists`; relationships of earlier chunks may stay
+        applied in the transaction then, so let the error roll the transaction back.
+
+        The fast path for imports: backends with a bulk loader (PostgreSQL's ``COPY``) override
+        it. This generic version calls :meth:`write` in chunks of :data:`BULK_CHUNK`."""
+        count = 0
+        chunk: list[Update] = []
+        for rel in relationships:
+            chunk.append(Update(Operation.CREATE, rel))
+            if len(chunk) >= BULK_CHUNK:
+                self.write(chunk)
+                count += len(chunk)
+                chunk = []
+        if chunk:
+            self.write(chunk)
+            count += len(chunk)
+        return count
 
 
 @dataclass(frozen=True, slots=True)
