@@ -252,3 +252,64 @@ def shared_server() -> PostgresServer:
 def new_store_url(server: PostgresServer) -> str:
     """A URL for a new, empty datastore: a fresh schema of the server's ``postgres`` database."""
     return server.schema_url(server.create_schema())
+
+
+# -- workers for the multi-process tests (importable by spawned children) ------------------------
+
+
+def batch_writer(url: str, name: str, batches: int, size: int) -> list[tuple[str, int]]:
+    """Commit ``batches`` transactions, each creating ``size`` relationships of resource
+    ``batch:<name>_<i>``; return (resource id, revision) per batch."""
+    from zanzi.model import Update
+    from zanzi.store.registry import open_datastore
+
+    out: list[tuple[str, int]] = []
+    with open_datastore(url, pool_min_size=0) as ds:
+        for i in range(batches):
+            rid = f"{name}_{i}"
+            with ds.transaction() as tx:
+                tx.write([Update.create(f"batch:{rid}#member@user:u{j}") for j in range(size)])
+            out.append((rid, int(str(tx.revision))))
+    return out
+
+
+def batch_reader(url: str, rounds: int, size: int, seed: int) -> list[tuple[int, list[str]]]:
+    """Read ``batch`` relationships at random revisions; check that every batch is whole and
+    that contents grow with the revision; return (revision, sorted batch ids) per read."""
+    import random
+
+    from zanzi.store.base import IntRevision, RelationshipQuery
+    from zanzi.store.registry import open_datastore
+
+    rnd = random.Random(seed)
+    seen: list[tuple[int, list[str]]] = []
+    with open_datastore(url, pool_min_size=0) as ds:
+        start = int(str(ds.head_revision()))
+        for _ in range(rounds):
+            head = int(str(ds.head_revision()))
+            revision = rnd.randint(max(1, start - 5), head)
+            counts: dict[str, int] = {}
+            for rel in ds.snapshot(IntRevision(revision)).query(RelationshipQuery(resource_type="batch")):
+                counts[rel.resource.id] = counts.get(rel.resource.id, 0) + 1
+            broken = {rid: n for rid, n in counts.items() if n != size}
+            if broken:
+                raise AssertionError(f"half a transaction visible at revision {revision}: {broken}")
+            seen.append((revision, sorted(counts)))
+    return seen
+
+
+def commit_and_report(url: str, text: str) -> int:
+    """Touch one relationship in a new process; return the revision."""
+    from zanzi.model import Update
+    from zanzi.store.registry import open_datastore
+
+    with open_datastore(url, pool_min_size=0) as ds:
+        with ds.transaction() as tx:
+            tx.write([Update.touch(text)])
+        return int(str(tx.revision))
+
+
+def migrate_in_process(url: str) -> int:
+    from zanzi.store.sql.postgres import migrate_postgres
+
+    return migrate_postgres(url)

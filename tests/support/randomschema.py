@@ -34,9 +34,19 @@ class _Rel:
     allowed: list[str]  # "user", "user:*", "group#member", "res0"
 
 
-def generate(seed: int, *, n_types: int = 3, n_rels: int = 60, cycles: bool = True) -> Case:
+CAVEAT = """caveat level_ok(level int, required int) {
+    level >= required
+}
+"""
+
+
+def generate(
+    seed: int, *, n_types: int = 3, n_rels: int = 60, cycles: bool = True, caveats: bool = False
+) -> Case:
     """A random case. With ``cycles=False`` nested groups and parent chains only point "forward"
-    (g0 -> g1 -> ...), so the data has no cycles."""
+    (g0 -> g1 -> ...), so the data has no cycles. With ``caveats=True`` users may be related
+    through the caveat ``level_ok`` (on group members and viewers), with or without a stored
+    ``required`` level."""
     rnd = random.Random(seed)
     types = [f"res{i}" for i in range(n_types)]
     defs: dict[str, list[_Rel]] = {}
@@ -47,8 +57,9 @@ def generate(seed: int, *, n_types: int = 3, n_rels: int = 60, cycles: bool = Tr
     lines = [
         "definition user {}",
         "",
+        *([CAVEAT] if caveats else []),
         "definition group {",
-        "    relation member: user | group#member",
+        "    relation member: user | group#member" + (" | user with level_ok" if caveats else ""),
         "    relation manager: user",
         "    relation everyone: user:*",
         "    permission membership = member + manager" + (" + everyone" if group_member_wild else ""),
@@ -67,6 +78,9 @@ def generate(seed: int, *, n_types: int = 3, n_rels: int = 60, cycles: bool = Tr
         ]
         if "user" not in rels[1].allowed:
             rels[1].allowed.append("user")
+        if caveats:
+            rels[1].allowed.append("user with level_ok")
+            rels[2].allowed.append("user with level_ok")
         parent_type = types[rnd.randint(0, ti)]
         rels.append(_Rel("parent", [parent_type]))
         defs[t] = rels
@@ -99,14 +113,14 @@ def generate(seed: int, *, n_types: int = 3, n_rels: int = 60, cycles: bool = Tr
     # -- relationships ------------------------------------------------------------------------
     group_ids = [f"g{i}" for i in range(4)]
     res_ids = {t: [f"{t[-1]}{chr(97 + i)}" for i in range(4)] for t in types}
-    rels_out: set[str] = set()
+    rels_out = _RelSet()
     for _ in range(n_rels):
         kind = rnd.random()
         if kind < 0.25:
             g = rnd.choice(group_ids)
             roll = rnd.random()
             if roll < 0.5:
-                rels_out.add(f"group:{g}#member@user:{rnd.choice(USER_IDS)}")
+                rels_out.add(f"group:{g}#member@user:{rnd.choice(USER_IDS)}{_caveat(rnd, caveats)}")
             elif roll < 0.8:
                 other = rnd.choice(group_ids)
                 acyclic_ok = group_ids.index(other) > group_ids.index(g)
@@ -123,6 +137,8 @@ def generate(seed: int, *, n_types: int = 3, n_rels: int = 60, cycles: bool = Tr
         allowed = rnd.choice(r.allowed)
         if allowed == "user":
             subject = f"user:{rnd.choice(USER_IDS)}"
+        elif allowed == "user with level_ok":
+            subject = f"user:{rnd.choice(USER_IDS)}{_caveat(rnd, True, always=True)}"
         elif allowed == "user:*":
             subject = "user:*"
         elif allowed.startswith("group#"):
@@ -141,11 +157,26 @@ def generate(seed: int, *, n_types: int = 3, n_rels: int = 60, cycles: bool = Tr
         seed=seed,
         cycles=cycles,
         schema=schema,
-        relationships=sorted(rels_out),
+        relationships=sorted(rels_out.values()),
         resources=resources,
         names=names,
         usersets=[("group", "member"), ("group", "membership")],
     )
+
+
+class _RelSet(dict[str, str]):
+    """Relationships by key (without caveat), so a relationship appears once."""
+
+    def add(self, text: str) -> None:
+        self[text.split("[", 1)[0]] = text
+
+
+def _caveat(rnd: random.Random, enabled: bool, *, always: bool = False) -> str:
+    if not enabled or (not always and rnd.random() < 0.5):
+        return ""
+    if rnd.random() < 0.5:
+        return "[level_ok]"
+    return f'[level_ok:{{"required":{rnd.randint(1, 5)}}}]'
 
 
 def _expr(rnd: random.Random, refs: list[str], arrows: list[str], depth: int) -> str:

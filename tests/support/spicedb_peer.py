@@ -84,23 +84,32 @@ class SpiceDBPeer:
 
     def write_relationships(self, rels: list[str]) -> None:
         from authzed.api.v1 import (
+            ContextualizedCaveat,
             Relationship,
             RelationshipUpdate,
             WriteRelationshipsRequest,
             WriteRelationshipsResponse,
         )
+        from google.protobuf.struct_pb2 import Struct
+
+        from zanzi.model import Relationship as ZRel
 
         updates = []
         for text in rels:
-            res, _, subject = text.partition("@")
-            obj, _, relation = res.partition("#")
-            updates.append(
-                RelationshipUpdate(
-                    operation=RelationshipUpdate.OPERATION_TOUCH,
-                    relationship=Relationship(
-                        resource=self._object(obj), relation=relation, subject=self._subject(subject)
-                    ),
+            z = ZRel.parse(text)
+            proto = Relationship(
+                resource=self._object(str(z.resource)),
+                relation=z.relation,
+                subject=self._subject(str(z.subject)),
+            )
+            if z.caveat is not None:
+                context = Struct()
+                context.update(dict(z.caveat.context))
+                proto.optional_caveat.CopyFrom(
+                    ContextualizedCaveat(caveat_name=z.caveat.name, context=context)
                 )
+            updates.append(
+                RelationshipUpdate(operation=RelationshipUpdate.OPERATION_TOUCH, relationship=proto)
             )
         for start in range(0, len(updates), 500):
             self._call(
@@ -109,8 +118,14 @@ class SpiceDBPeer:
                 WriteRelationshipsResponse,
             )
 
-    def check_bulk(self, items: list[tuple[str, str, str]]) -> list[str]:
+    def check_bulk(
+        self, items: list[tuple[str, str, str]], context: dict[str, Any] | None = None
+    ) -> list[str]:
         """Each item -> "has" / "no" / "conditional" / "error: ..."."""
+        from google.protobuf.struct_pb2 import Struct
+
+        ctx = Struct()
+        ctx.update(context or {})
         from authzed.api.v1 import (
             CheckBulkPermissionsRequest,
             CheckBulkPermissionsRequestItem,
@@ -126,7 +141,7 @@ class SpiceDBPeer:
                 consistency=Consistency(fully_consistent=True),
                 items=[
                     CheckBulkPermissionsRequestItem(
-                        resource=self._object(r), permission=p, subject=self._subject(s)
+                        resource=self._object(r), permission=p, subject=self._subject(s), context=ctx
                     )
                     for r, p, s in chunk
                 ],
@@ -139,7 +154,7 @@ class SpiceDBPeer:
                 )
             except self.error_type:
                 # One item stalled the whole batch (cyclic data); ask one by one.
-                out.extend(self._check_one(r, p, s) for r, p, s in chunk)
+                out.extend(self._check_one(r, p, s, ctx) for r, p, s in chunk)
                 continue
             for pair in resp.pairs:
                 if pair.HasField("error"):
@@ -154,7 +169,7 @@ class SpiceDBPeer:
                     out.append("no")
         return out
 
-    def _check_one(self, resource: str, permission: str, subject: str) -> str:
+    def _check_one(self, resource: str, permission: str, subject: str, context: Any = None) -> str:
         from authzed.api.v1 import CheckPermissionRequest, CheckPermissionResponse, Consistency
 
         req = CheckPermissionRequest(
@@ -162,6 +177,7 @@ class SpiceDBPeer:
             resource=self._object(resource),
             permission=permission,
             subject=self._subject(subject),
+            context=context,
         )
         try:
             resp = self._call(
