@@ -92,7 +92,7 @@ def translate(exc: BaseException, *, writing: bool = False) -> ZanziError:
         getattr(getattr(exc, "diag", None), "table_name", "")
     ):
         return RelationshipExists("a live relationship with the same key already exists")
-    if state == "42P01":  # undefined table
+    if state == "42P01" and "does not exist" in str(exc):  # undefined table
         return Unavailable(
             "the Zanzi tables are missing from the PostgreSQL database; run `zanzi migrate --datastore URL`"
         )

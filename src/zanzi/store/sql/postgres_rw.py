@@ -75,15 +75,16 @@ _SAME_ATTRS = (
     "r.caveat_name IS NOT DISTINCT FROM u.cn AND r.caveat_context IS NOT DISTINCT FROM u.cc "
     "AND r.expiration IS NOT DISTINCT FROM u.exp"
 )
-_INSERT = (
-    f"INSERT INTO zanzi_relationships ({COLUMNS}, created_xid) "
-    f"SELECT u.rt, u.rid, u.rel, u.st, u.sid, u.srel, u.cn, u.cc, u.exp, %(xid)s::xid8 FROM {_BATCH} "
-    f"ON CONFLICT ({_KEY}) WHERE deleted_xid IS NULL DO NOTHING "
-    f"RETURNING {_KEY}"
+_SAME_AS_NEW = (  # in ON CONFLICT DO UPDATE, the proposed row is EXCLUDED
+    "r.caveat_name IS NOT DISTINCT FROM EXCLUDED.caveat_name "
+    "AND r.caveat_context IS NOT DISTINCT FROM EXCLUDED.caveat_context "
+    "AND r.expiration IS NOT DISTINCT FROM EXCLUDED.expiration"
 )
+_R_KEY = ", ".join(f"r.{name}" for name in _KEY_NAMES)
 
 # An encoded relationship: the six key columns, caveat name, caveat context JSON, expiration.
 Encoded = tuple[str, str, str, str, str, str, str | None, str | None, int | None]
+Key = tuple[Any, ...]
 Connection = psycopg.Connection[Any]
 
 
@@ -387,24 +388,45 @@ class PostgresWriter(Writer):
             else:
                 self._delete_keys([enc for enc, _ in items])
 
-    def _insert(self, encoded: Sequence[Encoded]) -> set[tuple[Any, ...]]:
-        """Insert the rows whose key is not live; return the keys that were not inserted."""
-        params: dict[str, Any] = {**_batch_params(encoded), "xid": self._xid}
-        done = {tuple(row) for row in self._run(lambda: self._conn.execute(_INSERT, params).fetchall())}
+    def _upsert(self, encoded: Sequence[Encoded], replace_when: str | None) -> tuple[set[Key], set[Key]]:
+        """Insert a row for every key that is not live. With ``replace_when`` (a condition on
+        the live row ``r`` and the new values ``u``), a live row of another transaction that
+        meets it is retired instead (``ON CONFLICT DO UPDATE``, which in READ COMMITTED always
+        acts on the newest committed version and keeps its row lock: nobody else can give the
+        key a new live row before this transaction ends). Returns (inserted keys, retired keys).
+        """
+        params: dict[str, Any] = {**_batch_params(encoded), "xid": self._xid, "now": self._vis.now_us}
+        action = "DO NOTHING"
+        if replace_when is not None:
+            action = (
+                "DO UPDATE SET deleted_xid = %(xid)s::xid8 "
+                f"WHERE r.created_xid <> %(xid)s::xid8 AND ({replace_when})"
+            )
+        sql = (
+            f"INSERT INTO zanzi_relationships AS r ({COLUMNS}, created_xid) "
+            f"SELECT u.rt, u.rid, u.rel, u.st, u.sid, u.srel, u.cn, u.cc, u.exp, %(xid)s::xid8 FROM {_BATCH} "
+            f"ON CONFLICT ({_KEY}) WHERE deleted_xid IS NULL {action} "
+            f"RETURNING {_KEY}, r.deleted_xid IS NULL"
+        )
+        rows = self._run(lambda: self._conn.execute(sql, params).fetchall())
         self._inserted = True
-        return {enc[:6] for enc in encoded} - done
+        inserted = {tuple(row[:6]) for row in rows if row[6]}
+        retired = {tuple(row[:6]) for row in rows if not row[6]}
+        return inserted, retired
 
     def _create(self, items: list[tuple[Encoded, Relationship]]) -> None:
-        missed = self._insert([enc for enc, _ in items])
-        for enc, rel in items:
-            if enc[:6] not in missed:
-                continue
-            # A live row has the key: an error unless it has expired (then it counts as absent).
-            row = self._run(functools.partial(self._live_expiration, enc))
-            if row is not None and (row[0] is None or row[0] > self._vis.now_us):
-                raise exists_error(rel)
-            self._delete_keys([enc])
-            if self._insert([enc]):
+        """CREATE: insert; a live row that has expired counts as absent and is replaced."""
+        expired = "r.expiration IS NOT NULL AND r.expiration <= %(now)s"
+        inserted, retired = self._upsert([enc for enc, _ in items], expired)
+        pending = [(enc, rel) for enc, rel in items if enc[:6] not in inserted]
+        for enc, rel in pending:
+            if enc[:6] not in retired:
+                # Live and unexpired, or an expired row this transaction created itself.
+                row = self._run(functools.partial(self._live_expiration, enc))
+                if row is not None and (row[0] is None or row[0] > self._vis.now_us):
+                    raise exists_error(rel)
+                self._retire([enc], "")
+            if not self._upsert([enc], None)[0]:
                 raise exists_error(rel)
 
     def _live_expiration(self, enc: Encoded) -> tuple[Any, ...] | None:
@@ -417,53 +439,71 @@ class PostgresWriter(Writer):
         ).fetchone()
         return row
 
-    def _retire(self, encoded: Sequence[Encoded], condition: str) -> None:
-        """Delete the live rows with these keys (that also meet ``condition``)."""
+    def _retire(self, encoded: Sequence[Encoded], condition: str) -> set[Key]:
+        """Delete the live rows with these keys (that also meet ``condition``); return the keys
+        of the rows retired (own rows are removed outright)."""
         params: dict[str, Any] = {**_batch_params(encoded), "xid": self._xid}
+        done: set[Key] = set()
         if self._inserted:
-            self._run(
+            rows = self._run(
                 lambda: self._conn.execute(
                     f"DELETE FROM zanzi_relationships r USING {_BATCH} WHERE {_JOIN} {condition} "
-                    "AND r.created_xid = %(xid)s::xid8",
+                    f"AND r.created_xid = %(xid)s::xid8 RETURNING {_R_KEY}",
+                    params,
+                ).fetchall()
+            )
+            done.update(tuple(row) for row in rows)
+        rows = self._run(
+            lambda: self._conn.execute(
+                f"UPDATE zanzi_relationships r SET deleted_xid = %(xid)s::xid8 FROM {_BATCH} "
+                f"WHERE {_JOIN} {condition} AND r.created_xid <> %(xid)s::xid8 RETURNING {_R_KEY}",
+                params,
+            ).fetchall()
+        )
+        done.update(tuple(row) for row in rows)
+        return done
+
+    def _touch(self, items: list[tuple[Encoded, Relationship]]) -> None:
+        """TOUCH: insert, or replace a live row whose caveat, context or expiration differ (an
+        identical live row stays as it is)."""
+        encoded = [enc for enc, _ in items]
+        if self._inserted:  # own rows with other attributes are simply removed first
+            params: dict[str, Any] = {**_batch_params(encoded), "xid": self._xid}
+            self._run(
+                lambda: self._conn.execute(
+                    f"DELETE FROM zanzi_relationships r USING {_BATCH} WHERE {_JOIN} "
+                    f"AND NOT ({_SAME_ATTRS}) AND r.created_xid = %(xid)s::xid8",
                     params,
                 )
             )
-        self._run(
-            lambda: self._conn.execute(
-                f"UPDATE zanzi_relationships r SET deleted_xid = %(xid)s::xid8 FROM {_BATCH} "
-                f"WHERE {_JOIN} {condition} AND r.created_xid <> %(xid)s::xid8",
-                params,
-            )
-        )
-
-    def _touch(self, items: list[tuple[Encoded, Relationship]]) -> None:
-        pending = [enc for enc, _ in items]
-        for _ in range(10):
-            self._retire(pending, f"AND NOT ({_SAME_ATTRS})")
-            missed = self._insert(pending)
-            if not missed:
-                return
-            # Not inserted: an identical live row exists, or a concurrent transaction committed
-            # the key between the two statements. Retire and insert again what still differs.
-            pending = [enc for enc in pending if enc[:6] in missed and not self._identical_live(enc)]
+        pending = encoded
+        for _ in range(5):
+            inserted, retired = self._upsert(pending, f"NOT ({_SAME_AS_NEW})")
+            # Keys whose live row was retired get their new row now; the key is locked.
+            pending = [enc for enc in pending if enc[:6] in retired]
             if not pending:
                 return
-        raise Unavailable("a relationship kept changing under a concurrent writer; retry the write")
-
-    def _identical_live(self, enc: Encoded) -> bool:
-        row = self._run(
-            lambda: self._conn.execute(
-                "SELECT caveat_name IS NOT DISTINCT FROM %s AND caveat_context IS NOT DISTINCT FROM %s "
-                "AND expiration IS NOT DISTINCT FROM %s FROM zanzi_relationships WHERE resource_type = %s "
-                "AND resource_id = %s AND relation = %s AND subject_type = %s AND subject_id = %s "
-                "AND subject_relation = %s AND deleted_xid IS NULL",
-                (enc[6], enc[7], enc[8], *enc[:6]),
-            ).fetchone()
-        )
-        return row is not None and bool(row[0])
+        raise Unavailable("a relationship kept changing under concurrent writers; retry the write")
 
     def _delete_keys(self, encoded: Sequence[Encoded]) -> None:
-        self._retire(encoded, "")
+        """DELETE by key. A key whose live row a concurrent writer was replacing (this statement
+        waited for it, then found the old row gone) is looked up again with a fresh statement,
+        so the delete, committing later, wins."""
+        pending = list(encoded)
+        for _ in range(3):
+            done = self._retire(pending, "")
+            pending = [enc for enc in pending if enc[:6] not in done]
+            if not pending or not self._exists_live(pending):
+                return
+
+    def _exists_live(self, encoded: Sequence[Encoded]) -> bool:
+        params: dict[str, Any] = _batch_params(encoded)
+        row = self._run(
+            lambda: self._conn.execute(
+                f"SELECT EXISTS (SELECT 1 FROM zanzi_relationships r, {_BATCH} WHERE {_JOIN})", params
+            ).fetchone()
+        )
+        return bool(row and row[0])
 
     def delete(self, q: RelationshipQuery, *, limit: int | None = None) -> list[Relationship]:
         """Delete the live, unexpired relationships matching ``q`` (the first ``limit`` in
