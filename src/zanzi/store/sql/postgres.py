@@ -305,16 +305,16 @@ class PostgresDatastore(Datastore):
         self._replica_checked: dict[int, float] = {}
         self.read_counts: dict[str, int] = {}
 
-        def server(u: PostgresURL) -> Server:
+        def server(u: PostgresURL, replica: bool = False) -> Server:
             return Server(
                 u.conninfo, u.display, min_size=min_size, max_size=max_size,
-                acquire_timeout=acquire, connect_timeout=connect,
+                acquire_timeout=acquire, connect_timeout=connect, start_down=replica,
             )  # fmt: skip
 
         self._primary = server(url)
         self._replicas: list[Server] = []
         try:
-            self._replicas = [server(u) for u in replicas]
+            self._replicas = [server(u, replica=True) for u in replicas]
             self._primary.wait_open()
             with self._primary.connection() as conn:
                 try:

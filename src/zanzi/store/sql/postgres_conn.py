@@ -100,7 +100,10 @@ class Server:
         max_size: int,
         acquire_timeout: float,
         connect_timeout: float,
+        start_down: bool = False,
     ) -> None:
+        """``start_down`` (read replicas): make no pool until a first probe connects, so a
+        replica that is not there costs one refused connection, not a pool timeout."""
         self.conninfo = conninfo
         self.name = name
         self._min_size = min_size
@@ -108,12 +111,12 @@ class Server:
         self._acquire_timeout = acquire_timeout
         self._connect_timeout = connect_timeout
         self._lock = threading.Lock()
-        self._down = False
+        self._down = start_down
         self._last_probe = 0.0
         self._generation = 0
         self._closed = False
         self.reached = 0
-        self._pool = self._new_pool()
+        self._pool: psycopg_pool.ConnectionPool[Connection] | None = None if start_down else self._new_pool()
 
     def _new_pool(self) -> psycopg_pool.ConnectionPool[Connection]:
         self._generation += 1
@@ -176,10 +179,11 @@ class Server:
     def _healthy_pool(self) -> psycopg_pool.ConnectionPool[Connection]:
         if self._closed:
             raise Unavailable("the PostgreSQL datastore is closed")
-        if not self._down:
-            return self._pool
+        pool = self._pool
+        if not self._down and pool is not None:
+            return pool
         with self._lock:
-            if not self._down:
+            if not self._down and self._pool is not None:
                 return self._pool
             now = time.monotonic()
             if now - self._last_probe < PROBE_INTERVAL:
@@ -191,17 +195,21 @@ class Server:
                 raise Unavailable(f"the PostgreSQL server {self.name} is unreachable: {exc}") from exc
             with contextlib.suppress(*DRIVER_ERRORS):
                 probe.close()
-            old, self._pool = self._pool, self._new_pool()
+            old, pool = self._pool, self._new_pool()
+            self._pool = pool
             self._down = False
-            log.warning("PostgreSQL server %s is reachable again", self.name)
-        threading.Thread(target=_close_pool, args=(old,), daemon=True).start()
-        return self._pool
+            if old is not None:
+                log.warning("PostgreSQL server %s is reachable again", self.name)
+        if old is not None:
+            threading.Thread(target=_close_pool, args=(old,), daemon=True).start()
+        return pool
 
     def close(self) -> None:
         with self._lock:
             self._closed = True
             pool = self._pool
-        _close_pool(pool)
+        if pool is not None:
+            _close_pool(pool)
 
 
 def _close_pool(pool: psycopg_pool.ConnectionPool[Connection]) -> None:
