@@ -307,7 +307,7 @@ def test_bulk_create_semantics(ds: PostgresDatastore) -> None:
     assert kinds == ["TOUCH", "TOUCH"]
 
 
-def test_copy_import_of_a_million_relationships(ds: PostgresDatastore) -> None:
+def test_copy_import_of_a_million_relationships(pg: PostgresServer, url: str, ds: PostgresDatastore) -> None:
     count = 1_000_000
     rels = (
         Relationship.parse(f"doc:d{i // 10}#viewer@user:u{i}")
@@ -325,6 +325,8 @@ def test_copy_import_of_a_million_relationships(ds: PostgresDatastore) -> None:
     snapshot = ds.snapshot(tx.revision)
     assert snapshot.exists(Q(resource_type="doc", resource_ids=("d99999",), relation="viewer"))
     assert len(list(snapshot.query(Q(resource_type="doc", resource_ids=("d5",))))) == 10
+    ds.close()
+    pg.execute(f"DROP SCHEMA {url.split('search_path%3D')[1]} CASCADE")  # free the space
 
 
 def test_psycopg_is_a_dependency() -> None:
