@@ -83,17 +83,14 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import secrets
 import threading
 import time
-import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any, TypeVar
 
 from zanzi.errors import (
-    FailedPrecondition,
     InvalidArgument,
     RevisionGarbageCollected,
     RevisionInFuture,
@@ -113,13 +110,8 @@ from zanzi.store._support import (
     to_micros,
 )
 from zanzi.store.base import Capabilities, ChangeSet, Datastore, IntRevision, Reader, Revision, Writer
-from zanzi.store.sql.common import (
-    Cursor,
-    current_version,
-    load_migrations,
-    pending_migrations,
-    run_migrations,
-)
+from zanzi.store.sql import postgres_migrate
+from zanzi.store.sql.common import load_migrations
 from zanzi.store.sql.postgres_conn import (
     Connection,
     Listener,
@@ -196,61 +188,6 @@ def migrate_postgres(url: str, **options: Any) -> int:
     return len(load_migrations("postgres"))
 
 
-def _migrate(conn: Connection, database: str, clock: Clock) -> int:
-    """Apply the pending migrations under a session advisory lock (per schema)."""
-    lock = "hashtext('zanzi.migrate.' || coalesce(current_schema(), ''))"
-    conn.execute(f"SELECT pg_advisory_lock({lock})")
-    try:
-
-        def bootstrap(cursor: Cursor) -> None:
-            now = to_micros(clock())
-            cursor.execute(
-                "INSERT INTO zanzi_metadata (key, value) VALUES ('datastore_id', %s) ON CONFLICT DO NOTHING",
-                (str(uuid.uuid4()).encode(),),
-            )
-            cursor.execute(
-                "INSERT INTO zanzi_metadata (key, value) VALUES ('token_secret', %s) ON CONFLICT DO NOTHING",
-                (secrets.token_bytes(32),),
-            )
-            cursor.execute(
-                "INSERT INTO zanzi_transactions (revision, xid, snapshot, timestamp) "
-                "SELECT 1, pg_current_xact_id(), pg_current_snapshot(), %s "
-                "WHERE NOT EXISTS (SELECT 1 FROM zanzi_clock)",
-                (now,),
-            )
-            cursor.execute(
-                "INSERT INTO zanzi_clock (revision, timestamp) VALUES (1, %s) ON CONFLICT DO NOTHING", (now,)
-            )
-
-        return run_migrations(
-            conn, load_migrations("postgres"), database=database, param="%s", on_transaction=bootstrap
-        )
-    finally:
-        with contextlib.suppress(*DRIVER_ERRORS):
-            conn.execute(f"SELECT pg_advisory_unlock({lock})")
-
-
-def _check_version(conn: Connection, database: str) -> None:
-    """Refuse a database that is not migrated, or migrated by an older or newer Zanzi."""
-    known = len(load_migrations("postgres"))
-    if conn.execute("SELECT to_regclass('zanzi_migrations')").fetchone() in (None, (None,)):
-        raise FailedPrecondition(
-            f"the PostgreSQL database {database} has no Zanzi tables; "
-            f"run `zanzi migrate --datastore URL` first (or open it with migrate=True)",
-            database_version=0,
-            known_version=known,
-        )
-    version = current_version(conn.cursor())
-    pending_migrations(version, load_migrations("postgres"), database=database)  # newer: refused
-    if version < known:
-        raise FailedPrecondition(
-            f"the PostgreSQL database {database} has Zanzi schema version {version}, this Zanzi "
-            f"needs version {known}; run `zanzi migrate --datastore URL` to upgrade it",
-            database_version=version,
-            known_version=known,
-        )
-
-
 def _clock_revision(conn: Connection) -> int:
     row = conn.execute("SELECT revision FROM zanzi_clock").fetchone()
     if row is None:
@@ -319,8 +256,8 @@ class PostgresDatastore(Datastore):
             with self._primary.connection() as conn:
                 try:
                     if bool_option("migrate", migrate, False):
-                        _migrate(conn, self._name, self._clock)
-                    _check_version(conn, self._name)
+                        postgres_migrate.migrate(conn, self._name, self._clock)
+                    postgres_migrate.check_version(conn, self._name)
                     rows = dict(conn.execute("SELECT key, value FROM zanzi_metadata").fetchall())
                 except DRIVER_ERRORS as exc:
                     raise translate(exc, writing=True) from exc
