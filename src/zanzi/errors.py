@@ -22,6 +22,7 @@ The tree::
     │   ├── UnknownRelation
     │   ├── UnknownCaveat
     │   ├── PreconditionFailed                a write precondition did not hold
+    │   │   └── TooManyToDelete               more matches than a delete's limit (INVALID_ARGUMENT)
     │   ├── SchemaInUse                       would orphan relationships (INVALID_ARGUMENT)
     │   └── NotSupported                      a feature this version does not implement yet
     ├── NotFound                              NOT_FOUND / 404
@@ -38,6 +39,8 @@ The tree::
     │   └── MaxDepthExceeded
     ├── Unavailable                           UNAVAILABLE / 503
     │   └── ReadOnly
+    ├── Unauthenticated                       UNAUTHENTICATED / 401 (no credentials)
+    ├── PermissionDenied                      PERMISSION_DENIED / 403 (credentials refused)
     └── InternalError                         INTERNAL / 500
 """
 
@@ -62,6 +65,7 @@ __all__ = [
     "MaxDepthExceeded",
     "NotFound",
     "NotSupported",
+    "PermissionDenied",
     "PreconditionFailed",
     "ReadOnly",
     "RelationshipExists",
@@ -73,7 +77,9 @@ __all__ = [
     "SchemaSyntaxError",
     "SchemaValidationError",
     "TooManyChecks",
+    "TooManyToDelete",
     "TooManyUpdates",
+    "Unauthenticated",
     "Unavailable",
     "UnknownCaveat",
     "UnknownDefinition",
@@ -224,6 +230,14 @@ class PreconditionFailed(FailedPrecondition):
     reason = "ERROR_REASON_WRITE_OR_DELETE_PRECONDITION_FAILURE"
 
 
+class TooManyToDelete(PreconditionFailed):
+    """A delete with a limit matched more relationships than the limit and partial deletion was
+    not allowed. (SpiceDB answers this one with INVALID_ARGUMENT, so it does here too.)"""
+
+    code = Code.INVALID_ARGUMENT
+    reason = "ERROR_REASON_TOO_MANY_RELATIONSHIPS_FOR_TRANSACTIONAL_DELETE"
+
+
 class SchemaInUse(FailedPrecondition):
     """A schema change would leave existing relationships without a meaning. (SpiceDB answers
     this one with INVALID_ARGUMENT, so it does here too.)"""
@@ -339,6 +353,21 @@ class ReadOnly(Unavailable):
     """The datastore is in read-only mode."""
 
     reason = "ERROR_REASON_SERVICE_READ_ONLY"
+
+
+# -- credentials (servers) --------------------------------------------------------------------
+
+
+class Unauthenticated(ZanziError):
+    """The request carries no credentials (a server's ``authorization: Bearer`` key)."""
+
+    code = Code.UNAUTHENTICATED
+
+
+class PermissionDenied(ZanziError):
+    """The request's credentials are refused (a wrong preshared key)."""
+
+    code = Code.PERMISSION_DENIED
 
 
 class InternalError(ZanziError):

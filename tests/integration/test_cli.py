@@ -318,7 +318,8 @@ def test_preconditions(loaded: str) -> None:
 
 
 def test_delete_matching(loaded: str) -> None:
-    assert_fails(loaded, ["rel", "delete-matching", "group:eng", "--limit", "1"], 1, "more than 1")
+    # INVALID_ARGUMENT as in SpiceDB (TooManyToDelete), so exit 2
+    assert_fails(loaded, ["rel", "delete-matching", "group:eng", "--limit", "1"], 2, "more than 1")
     result = ok(loaded, "rel", "delete-matching", "group:eng", "--limit", "1", "--allow-partial")
     assert "partial" in result.stderr
     assert len(lines(ok(loaded, "rel", "read", "group:eng"))) == 1

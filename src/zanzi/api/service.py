@@ -51,6 +51,7 @@ from zanzi.errors import (
     ReadOnly,
     SchemaNotFound,
     TooManyChecks,
+    TooManyToDelete,
     TooManyUpdates,
     UnknownDefinition,
     ZanziError,
@@ -239,6 +240,11 @@ class Service:
         """The compiled schema at the chosen revision."""
         return self.engine(consistency).schema
 
+    def compiled_schema(self, consistency: Consistency | None = None) -> tuple[ir.Schema, str]:
+        """The compiled schema at the chosen revision, and that revision's token."""
+        reader, token = self._snapshot(consistency)
+        return self._engine_for(reader.read_schema()).schema, token
+
     # -- writes -------------------------------------------------------------------------------
 
     def write_relationships(
@@ -271,7 +277,7 @@ class Service:
                 f"update count of {len(items)} is greater than maximum allowed of {self.max_updates}",
                 limit=self.max_updates,
             )
-        conds = [p if isinstance(p, Precondition) else Precondition.must_match(p) for p in preconditions]
+        conds = _to_preconditions(preconditions)
         seen: set[tuple[str, str, str, str, str, str | None]] = set()
         for u in items:
             key = u.relationship.key()
@@ -329,7 +335,7 @@ class Service:
         which case ``limit`` of them are deleted and the result says ``partial``."""
         self._require_writable()
         f = RelationshipFilter.parse(filter).validate()
-        conds = [p if isinstance(p, Precondition) else Precondition.must_match(p) for p in preconditions]
+        conds = _to_preconditions(preconditions)
         if limit is not None and limit <= 0:
             raise InvalidArgument("the delete limit must be positive")
         partial = False
@@ -343,7 +349,7 @@ class Service:
                 matching = sum(1 for _ in tx.query(q, limit=limit + 1))
                 if matching > limit:
                     if not allow_partial:
-                        raise PreconditionFailed(
+                        raise TooManyToDelete(
                             f"found more than {limit} relationships to be deleted and partial deletion "
                             "was not requested",
                             limit=limit,
@@ -638,6 +644,18 @@ def _to_updates(updates: Iterable[UpdateLike], operation: Operation) -> list[Upd
         else:
             out.append(Update(operation, Relationship.parse(u)))
     return out
+
+
+def _to_preconditions(preconditions: Iterable[Precondition | str]) -> list[Precondition]:
+    conds = [p if isinstance(p, Precondition) else Precondition.must_match(p) for p in preconditions]
+    if len(conds) > DEFAULT_MAX_PRECONDITIONS:
+        raise InvalidArgument(
+            f"precondition count of {len(conds)} is greater than maximum allowed of "
+            f"{DEFAULT_MAX_PRECONDITIONS}",
+            limit=DEFAULT_MAX_PRECONDITIONS,
+            reason="ERROR_REASON_TOO_MANY_PRECONDITIONS_IN_REQUEST",
+        )
+    return conds
 
 
 def _validate_filter(engine: Engine, f: RelationshipFilter) -> None:
