@@ -1,0 +1,1 @@
+"""The gRPC server: authzed.api.v1 servicers over the service, status mapping, interceptors."""
