@@ -297,9 +297,9 @@ def cli(ctx: click.Context, datastore: str) -> None:
 def _register() -> None:
     # The command modules import their helpers from this module, so they are loaded once `cli`
     # exists; each lists its top-level commands in COMMANDS.
-    from zanzi.cli import check, demo, io, migrate, rel, schema, validate
+    from zanzi.cli import check, demo, io, migrate, rel, schema, serve, validate
 
-    for module in (schema, rel, check, io, validate, demo, migrate):
+    for module in (schema, rel, check, io, validate, demo, migrate, serve):
         for command in module.COMMANDS:
             cli.add_command(command)
 
