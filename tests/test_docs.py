@@ -98,7 +98,8 @@ def test_readme_starts_with_exactly_two_commands() -> None:
     assert title == "# Zanzi"
     assert README.split("\n## ", 1)[0].count("\n\n") == 1  # title, then one sentence, then the section
     assert _first_section_commands() == [
-        "python3 -m venv .venv && .venv/bin/pip install -e . && .venv/bin/zanzi demo",
+        "python3 -m venv .venv && .venv/bin/pip install -e . "
+        "&& .venv/bin/zanzi serve --grpc-preshared-key somerandomkey",
         "python3 -m venv .venv && .venv/bin/pip install -e '.[test]' && .venv/bin/python -m pytest -q",
     ]
 
