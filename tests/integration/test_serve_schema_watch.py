@@ -88,7 +88,12 @@ def test_write_schema_errors(client: Any, schema_token: str) -> None:
     without_writer = SCHEMA.replace("    relation writer: user\n", "").replace(
         "permission write = writer", "permission write = nil"
     )
-    assert_fails(lambda: client.WriteSchema(WriteSchemaRequest(schema=without_writer)), IA, match="writer")
+    assert_fails(
+        lambda: client.WriteSchema(WriteSchemaRequest(schema=without_writer)),
+        IA,
+        "ERROR_REASON_SCHEMA_TYPE_ERROR",
+        "writer",
+    )
     too_big = fails(lambda: client.WriteSchema(WriteSchemaRequest(schema="x" * (4 * 1024 * 1024 + 1))))
     assert too_big.code in (IA, grpc.StatusCode.RESOURCE_EXHAUSTED)  # the schema limit, or gRPC's 4 MB frame
     assert client.ReadSchema(ReadSchemaRequest()).schema_text == SCHEMA
