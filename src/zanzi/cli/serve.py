@@ -195,7 +195,7 @@ def serve(
                 raise click.BadParameter(str(exc), param_hint=name) from None
     url = datastore or state().datastore
     if workers is None:
-        workers = 1 if url.startswith("memory:") else default_workers()
+        workers = 1 if url.startswith("memory:") or ":memory:" in url else default_workers()
     if not keys:
         click.echo(_WARNING.format(addr=grpc_addr, env=KEY_ENV), err=True)
     config = ServerConfig(

@@ -272,7 +272,8 @@ def _supervise(config: ServerConfig) -> int:
     # worker races for them, and memory:// (one process only) is refused.
     store = open_datastore(config.datastore)
     try:
-        if not store.capabilities.multi_process:
+        private = ":memory:" in config.datastore  # sqlite://:memory: is one process's temporary file
+        if private or not store.capabilities.multi_process:
             log.error(
                 "the datastore %s cannot be shared by several processes; use --workers 1", config.datastore
             )
