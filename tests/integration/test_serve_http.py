@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import time
 import urllib.request
 from typing import Any
 
@@ -339,3 +340,26 @@ def test_unknown_paths_and_health(gw: HttpWire) -> None:
     assert status == 404 and json.loads(text)["code"] == 5
     with urllib.request.urlopen(gw.base + "/healthz", timeout=10) as resp:
         assert json.loads(resp.read()) == {"status": "SERVING"}
+
+
+def test_a_quiet_watch_ends_when_its_client_leaves(gw: HttpWire, server: ZanziServer) -> None:
+    def finished_watches() -> float:
+        with urllib.request.urlopen(f"http://{server.metrics_addr}/metrics", timeout=10) as resp:
+            lines = resp.read().decode().splitlines()
+        return sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in lines
+            if line.startswith("zanzi_http_requests_total{") and 'path="/v1/watch"' in line
+        )
+
+    before = finished_watches()
+    host, port = gw.base.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    # no change to report: the answer has not started (grpc-gateway also waits for the first event)
+    conn.request("POST", "/v1/watch", body=b"{}", headers={"Authorization": f"Bearer {gw.key}"})
+    time.sleep(0.5)
+    conn.close()
+    deadline = time.monotonic() + 10
+    while finished_watches() == before:
+        assert time.monotonic() < deadline, "the watch is still running after its client left"
+        time.sleep(0.2)

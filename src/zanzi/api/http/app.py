@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import json
 import logging
+import select
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -54,9 +56,12 @@ class _Abort(Exception):
 class _Context:
     """The part of ``grpc.ServicerContext`` the servicers use, for a call made over HTTP."""
 
-    def __init__(self, headers: Mapping[str, str], peer: str) -> None:
+    def __init__(
+        self, headers: Mapping[str, str], peer: str, connection: socket.socket | None = None
+    ) -> None:
         self._headers = headers
         self._peer = peer
+        self._connection = connection
         self._code: grpc.StatusCode | None = None
         self.closed = False
 
@@ -67,6 +72,14 @@ class _Context:
         return self._peer
 
     def is_active(self) -> bool:
+        """False once the client has gone (so a quiet Watch stream ends without writing)."""
+        if not self.closed and self._connection is not None:
+            try:
+                readable, _, _ = select.select([self._connection], [], [], 0)
+                if readable and not self._connection.recv(1, socket.MSG_PEEK):
+                    self.closed = True
+            except (OSError, ValueError):
+                self.closed = True
         return not self.closed
 
     def time_remaining(self) -> float | None:
@@ -214,7 +227,8 @@ class Gateway:
                 self._idle.notify_all()
 
     def _call(self, req: _Handler, route: Route) -> int:
-        context = _Context(dict(req.headers.items()), f"ipv4:{req.client_address[0]}:{req.client_address[1]}")
+        peer = f"ipv4:{req.client_address[0]}:{req.client_address[1]}"
+        context = _Context(dict(req.headers.items()), peer, req.connection)
         method = getattr(self.servicers[route.service], route.method)
         try:
             body = req.read_body()
