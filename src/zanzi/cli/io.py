@@ -16,19 +16,12 @@ __all__ = ["COMMANDS", "export", "import_", "watch"]
 
 @click.command("import")
 @click.argument("file", metavar="FILE|-")
-@click.option(
-    "--batch-size",
-    type=click.IntRange(min=1),
-    default=1000,
-    show_default=True,
-    help="Relationships per transaction.",
-)
-def import_(file: str, batch_size: int) -> None:
+def import_(file: str) -> None:
     """Create the relationships in FILE (- for stdin), one per line; print the count and token.
 
     Blank lines and // comments are skipped. Every line is parsed before anything is written;
-    a relationship that exists already is an error (as SpiceDB's bulk import) that stops the
-    import, keeping the batches committed before it.
+    the import is one transaction: a relationship that exists already is an error (as SpiceDB's
+    bulk import) and nothing is imported.
     """
     relationships: list[Relationship] = []
     name = "stdin" if file == "-" else file
@@ -37,7 +30,7 @@ def import_(file: str, batch_size: int) -> None:
             relationships.append(Relationship.parse(line))
         except InvalidRelationship as exc:
             raise InvalidRelationship(f"{name}:{number}: {exc.message}", **exc.details) from None
-    result = state().service().import_relationships(relationships, batch_size=batch_size)
+    result = state().service().import_relationships(relationships)
     err_console().print(f"imported {result.count} relationship(s)", style="dim")
     click.echo(result.token)
 
