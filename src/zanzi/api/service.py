@@ -14,6 +14,7 @@ import hashlib
 import json
 import threading
 import time
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,9 +34,10 @@ from zanzi.api.results import (
 )
 from zanzi.api.tokens import TokenCodec
 from zanzi.engine.caveats import CelCaveats
-from zanzi.engine.check import DEFAULT_MAX_DEPTH
+from zanzi.engine.check import DEFAULT_MAX_DEPTH, CheckMemo
 from zanzi.engine.conditions import Cond
 from zanzi.engine.core import Engine
+from zanzi.engine.index import ServingIndex
 from zanzi.engine.subjectset import SubjectSet
 from zanzi.engine.validation import (
     check_schema_change,
@@ -80,6 +82,12 @@ DEFAULT_MAX_BULK_CHECK = 10_000
 DEFAULT_MAX_PRECONDITIONS = 1000
 MAX_CONTEXT_BYTES = 4096  # SpiceDB's default maximum caveat context size
 
+#: How long (seconds) the serving index keeps deleted versions for requests pinned in the past.
+_INDEX_HISTORY_SECONDS = 60.0
+#: Shared check sub-answers: how many (revision, subject) memos, and entries in one.
+_MEMO_SUBJECTS = 4096
+_MEMO_ENTRIES = 50_000
+
 RefLike = str | ObjectRef
 SubjectLike = str | SubjectRef | ObjectRef
 UpdateLike = str | Relationship | Update
@@ -109,6 +117,27 @@ class CheckItem:
         raise InvalidArgument(f"cannot read a check item from {item!r}")
 
 
+@dataclass(frozen=True, slots=True)
+class _View:
+    reader: Reader
+    token: str
+    engine: Engine
+    revision: Revision
+    #: sub-answers may be shared between requests (served from the index, no expiring data)
+    shareable: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Serving:
+    index: ServingIndex
+    engine: Engine
+
+
+def _revision_int(revision: Revision) -> int:
+    value = getattr(revision, "value", None)
+    return value if isinstance(value, int) else int(str(revision))
+
+
 class Service:
     """Zanzi, embedded: schema, relationships and the Zanzibar APIs over one datastore.
 
@@ -128,6 +157,8 @@ class Service:
         max_bulk_check: int = DEFAULT_MAX_BULK_CHECK,
         read_only: bool = False,
         clock: Callable[[], datetime] | None = None,
+        serving_index: bool = True,
+        quantum: float = 0.0,
     ) -> None:
         self.datastore = datastore
         self.tokens = TokenCodec(datastore)
@@ -138,12 +169,30 @@ class Service:
         self._clock = clock
         self._engines: dict[str, Engine | None] = {}
         self._lock = threading.Lock()
+        # The serving index (engine/index.py): answers reads at revisions it holds from memory.
+        # ``quantum`` is how stale a minimize_latency read may be, in seconds (SpiceDB's
+        # revision quantization): 0 asks the store for its head on every such read.
+        self.quantum = quantum
+        self._use_index = serving_index and datastore.capabilities.watch
+        self._serving: _Serving | None = None
+        self._serving_lock = threading.Lock()
+        self._history: deque[tuple[float, Revision]] = deque()
+        self._tokens_cache: dict[Revision, str] = {}
+        self._memos: OrderedDict[tuple[Revision, SubjectRef, int], CheckMemo] = OrderedDict()
 
     @classmethod
     def open(cls, url: str = "sqlite:///zanzi.db", **options: Any) -> Service:
         """Open a datastore by URL (``sqlite:///path.db``, ``memory://``...) and serve it.
         Options are split between the datastore (``gc_window``...) and the service."""
-        service_keys = {"max_depth", "max_updates", "max_bulk_check", "read_only", "clock"}
+        service_keys = {
+            "max_depth",
+            "max_updates",
+            "max_bulk_check",
+            "read_only",
+            "clock",
+            "serving_index",
+            "quantum",
+        }
         service_opts = {k: v for k, v in options.items() if k in service_keys}
         # The clock is shared: the store stamps revisions with it, the service expires with it.
         store_opts = {k: v for k, v in options.items() if k not in service_keys or k == "clock"}
@@ -165,25 +214,132 @@ class Service:
 
     def head_token(self) -> str:
         """The token of the newest committed revision."""
-        return self.tokens.encode(self.datastore.head_revision())
+        return self._token(self.datastore.head_revision())
+
+    def _token(self, revision: Revision) -> str:
+        token = self._tokens_cache.get(revision)
+        if token is None:
+            token = self.tokens.encode(revision)
+            if len(self._tokens_cache) > 1024:
+                self._tokens_cache.clear()
+            self._tokens_cache[revision] = token
+        return token
 
     def _revision_for(self, consistency: Consistency | None) -> Revision:
         c = consistency or Consistency.minimize_latency()
-        if c.mode in (ConsistencyMode.MINIMIZE_LATENCY, ConsistencyMode.FULLY_CONSISTENT):
+        serving = self._serving
+        fresh = (
+            serving is not None
+            and self.quantum > 0
+            and time.monotonic() - serving.index.refreshed < self.quantum
+        )
+        if c.mode is ConsistencyMode.MINIMIZE_LATENCY:
+            if fresh and serving is not None:
+                return serving.index.revision
+            return self.datastore.head_revision()
+        if c.mode is ConsistencyMode.FULLY_CONSISTENT:
             return self.datastore.head_revision()
         assert c.token is not None
         wanted = self.tokens.decode(c.token)
         if c.mode is ConsistencyMode.AT_EXACT_SNAPSHOT:
             self.datastore.check_revision(wanted)
             return wanted
+        if fresh and serving is not None and wanted <= serving.index.revision:
+            return serving.index.revision
         head = self.datastore.head_revision()
         if wanted > head:
             self.datastore.check_revision(wanted)  # raises RevisionInFuture
         return head
 
-    def _snapshot(self, consistency: Consistency | None) -> tuple[Reader, str]:
+    def _view(self, consistency: Consistency | None) -> _View:
+        """The reader, token and engine of one request: from the serving index when it holds
+        the chosen revision, from a store snapshot otherwise."""
         revision = self._revision_for(consistency)
-        return self.datastore.snapshot(revision, now=self.now()), self.tokens.encode(revision)
+        now = self.now()
+        store_reader = self.datastore.snapshot(revision, now=now)
+        serving = self._serving_at(revision) if self._use_index else None
+        if serving is not None:
+            reader: Reader = serving.index.reader(revision, now, store_reader)
+            shareable = serving.index.expiring == 0
+            return _View(reader, self._token(revision), serving.engine, revision, shareable)
+        engine = self._engine_for(store_reader.read_schema())
+        return _View(store_reader, self._token(revision), engine, revision)
+
+    def _snapshot(self, consistency: Consistency | None) -> tuple[Reader, str]:
+        view = self._view(consistency)
+        return view.reader, view.token
+
+    # -- the serving index ----------------------------------------------------------------------
+
+    def _serving_at(self, revision: Revision) -> _Serving | None:
+        """The serving state holding ``revision`` (catching up or building it), or ``None``
+        when the store must answer (an old revision, or no schema yet)."""
+        serving = self._serving
+        if serving is not None:
+            index = serving.index
+            if revision <= index.revision:
+                return serving if index.floor <= _revision_int(revision) else None
+            with self._serving_lock:
+                serving = self._serving
+                if serving is not None and revision > serving.index.revision:
+                    if serving.index.catch_up(revision):
+                        serving = self._serving = None  # the schema changed: rebuild below
+                    else:
+                        self._note_progress(serving)
+                if serving is not None:
+                    return serving if revision <= serving.index.revision else None
+        with self._serving_lock:
+            if self._serving is None:
+                self._serving = self._build_serving()
+            serving = self._serving
+        if serving is None or revision > serving.index.revision:
+            return None
+        return serving if serving.index.floor <= _revision_int(revision) else None
+
+    def _build_serving(self) -> _Serving | None:
+        head = self.datastore.head_revision()
+        text = self.datastore.snapshot(head).read_schema()
+        if text is None:
+            return None
+        engine = self._engine_for(text)
+        index = ServingIndex.build(self.datastore, sorted(engine.schema.definitions))
+        if index.catch_up():  # a schema change raced the build
+            return None
+        return _Serving(index, engine)
+
+    def _note_progress(self, serving: _Serving) -> None:
+        """Remember when each revision was reached; let the index drop versions older than a
+        minute (requests pinned further back read the store)."""
+        now = time.monotonic()
+        self._history.append((now, serving.index.revision))
+        floor: Revision | None = None
+        while self._history and now - self._history[0][0] > _INDEX_HISTORY_SECONDS:
+            floor = self._history.popleft()[1]
+        if floor is not None:
+            serving.index.advance_floor(floor)
+
+    def _memo_for(self, view: _View, subject: SubjectRef) -> CheckMemo | None:
+        """The shared sub-answers of ``subject`` at the view's revision (bounded, least
+        recently used first out), or ``None`` when answers must not be shared."""
+        if not view.shareable:
+            return None
+        key = (view.revision, subject, id(view.engine))
+        memos = self._memos
+        memo = memos.get(key)
+        if memo is None or len(memo) > _MEMO_ENTRIES:
+            memo = CheckMemo()
+            with self._lock:
+                memos[key] = memo
+                while len(memos) > _MEMO_SUBJECTS:
+                    memos.popitem(last=False)
+        return memo
+
+    def _after_write(self, revision: Revision) -> None:
+        """Bring the serving index to a revision this service just committed, so its own
+        minimize_latency reads see its writes."""
+        serving = self._serving
+        if serving is not None and revision > serving.index.revision:
+            self._serving_at(revision)
 
     def _engine_for(self, text: str | None) -> Engine:
         if text is None:
@@ -202,8 +358,7 @@ class Service:
 
     def engine(self, consistency: Consistency | None = None) -> Engine:
         """The engine for the schema at the chosen revision."""
-        reader, _ = self._snapshot(consistency)
-        return self._engine_for(reader.read_schema())
+        return self._view(consistency).engine
 
     def _require_writable(self) -> None:
         if self.read_only:
@@ -226,7 +381,8 @@ class Service:
             check_schema_change(old, schema, lambda q: tx.query(q))
             tx.write_schema(text)
         self._engine_for(text)
-        return self.tokens.encode(tx.revision)
+        self._after_write(tx.revision)
+        return self._token(tx.revision)
 
     def read_schema(self, consistency: Consistency | None = None) -> SchemaResult:
         """The schema text at the chosen revision; :class:`SchemaNotFound` if there is none."""
@@ -242,8 +398,8 @@ class Service:
 
     def compiled_schema(self, consistency: Consistency | None = None) -> tuple[ir.Schema, str]:
         """The compiled schema at the chosen revision, and that revision's token."""
-        reader, token = self._snapshot(consistency)
-        return self._engine_for(reader.read_schema()).schema, token
+        view = self._view(consistency)
+        return view.engine.schema, view.token
 
     # -- writes -------------------------------------------------------------------------------
 
@@ -296,7 +452,8 @@ class Service:
             for p in conds:
                 self._check_precondition(engine, tx, p)
             tx.write(items)
-        return WriteResult(self.tokens.encode(tx.revision), len(items))
+        self._after_write(tx.revision)
+        return WriteResult(self._token(tx.revision), len(items))
 
     def _validate_update(self, engine: Engine, rel: Relationship, *, for_delete: bool = False) -> None:
         """Schema rules, then the caveat context stored with the relationship: within the size
@@ -356,7 +513,8 @@ class Service:
                         )
                     partial = True
             deleted = tx.delete(q, limit=limit)
-        return DeleteResult(self.tokens.encode(tx.revision), len(deleted), partial)
+        self._after_write(tx.revision)
+        return DeleteResult(self._token(tx.revision), len(deleted), partial)
 
     def import_relationships(self, relationships: Iterable[str | Relationship]) -> WriteResult:
         """Create many relationships in one transaction, through the datastore's bulk loader
@@ -373,7 +531,8 @@ class Service:
                     yield rel
 
             count = tx.bulk_create(validated())
-        return WriteResult(self.tokens.encode(tx.revision), count)
+        self._after_write(tx.revision)
+        return WriteResult(self._token(tx.revision), count)
 
     # -- reads --------------------------------------------------------------------------------
 
@@ -387,8 +546,9 @@ class Service:
     ) -> RelationshipStream:
         """Stored relationships matching ``filter``, ordered, at one revision."""
         f = RelationshipFilter.parse(filter).validate()
-        reader, token = self._snapshot(consistency)
-        _validate_filter(self._engine_for(reader.read_schema()), f)
+        view = self._view(consistency)
+        reader, token = view.reader, view.token
+        _validate_filter(view.engine, f)
         after = _decode_cursor(cursor) if cursor else None
         if limit is not None and limit <= 0:
             raise InvalidArgument("the limit must be positive")
@@ -397,8 +557,8 @@ class Service:
 
     def export_relationships(self, consistency: Consistency | None = None) -> RelationshipStream:
         """Every stored relationship at one revision, ordered."""
-        reader, token = self._snapshot(consistency)
-        engine = self._engine_for(reader.read_schema())
+        view = self._view(consistency)
+        reader, token, engine = view.reader, view.token, view.engine
 
         def everything() -> Iterator[Relationship]:
             for name in sorted(engine.schema.definitions):
@@ -418,9 +578,9 @@ class Service:
         """Does ``subject`` have ``permission`` on ``resource``?"""
         res, sub = ObjectRef.parse(resource), SubjectRef.parse(subject)
         _check_context_size(context, "the request's caveat context")
-        reader, token = self._snapshot(consistency)
-        engine = self._engine_for(reader.read_schema())
-        answer = engine.check(reader, res, permission, sub, context)
+        view = self._view(consistency)
+        reader, token, engine = view.reader, view.token, view.engine
+        answer = engine.check(reader, res, permission, sub, context, memo=self._memo_for(view, sub))
         perm, missing = _permissionship(answer.decision.allowed, answer.decision.missing)
         return CheckResult(res, permission, sub, perm, token, missing, dispatch_count=answer.stats.dispatches)
 
@@ -440,13 +600,18 @@ class Service:
                 f"check count of {len(parsed)} is greater than maximum allowed of {self.max_bulk_check}",
                 limit=self.max_bulk_check,
             )
-        reader, token = self._snapshot(consistency)
-        engine = self._engine_for(reader.read_schema())
+        view = self._view(consistency)
+        reader, token, engine = view.reader, view.token, view.engine
         results: list[CheckResult] = []
         for item in parsed:
             try:
                 answer = engine.check(
-                    reader, item.resource, item.permission, item.subject, item.context or context
+                    reader,
+                    item.resource,
+                    item.permission,
+                    item.subject,
+                    item.context or context,
+                    memo=self._memo_for(view, item.subject),
                 )
             except ZanziError as exc:
                 results.append(
@@ -485,8 +650,8 @@ class Service:
     ) -> ExpandResult:
         """The userset tree of ``resource#permission``."""
         res = ObjectRef.parse(resource)
-        reader, token = self._snapshot(consistency)
-        engine = self._engine_for(reader.read_schema())
+        view = self._view(consistency)
+        reader, token, engine = view.reader, view.token, view.engine
         return ExpandResult(engine.expand(reader, res, permission, recursive=recursive), token)
 
     def lookup_resources(
@@ -505,8 +670,8 @@ class Service:
         _check_context_size(context, "the request's caveat context")
         if limit is not None and limit <= 0:
             raise InvalidArgument("the limit must be positive")
-        reader, token = self._snapshot(consistency)
-        engine = self._engine_for(reader.read_schema())
+        view = self._view(consistency)
+        reader, token, engine = view.reader, view.token, view.engine
         found = engine.lookup_resources(reader, resource_type, permission, sub)
         ids = sorted(found)
         if cursor:
@@ -547,8 +712,8 @@ class Service:
         ``resource``; a wildcard result lists the subjects it excludes."""
         res = ObjectRef.parse(resource)
         _check_context_size(context, "the request's caveat context")
-        reader, token = self._snapshot(consistency)
-        engine = self._engine_for(reader.read_schema())
+        view = self._view(consistency)
+        reader, token, engine = view.reader, view.token, view.engine
         subjects = engine.lookup_subjects(reader, res, permission, subject_type, subject_relation)
         return _subject_results(engine, subjects, subject_type, subject_relation, token, context)
 

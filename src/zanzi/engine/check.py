@@ -18,13 +18,13 @@ from dataclasses import dataclass
 
 from zanzi.engine.conditions import Cond, all_of, both, either, negate
 from zanzi.engine.reader import RelationshipReader, relationship_condition
-from zanzi.engine.typesystem import TypeSystem
+from zanzi.engine.typesystem import DirectPlan, TypeSystem
 from zanzi.errors import InvalidArgument, MaxDepthExceeded
-from zanzi.model import SubjectRef
+from zanzi.model import ELLIPSIS, Relationship, SubjectRef
 from zanzi.schema import ir
 from zanzi.store.base import RelationshipQuery
 
-__all__ = ["DEFAULT_MAX_DEPTH", "CheckRun", "CheckStats"]
+__all__ = ["DEFAULT_MAX_DEPTH", "CheckMemo", "CheckRun", "CheckStats"]
 
 DEFAULT_MAX_DEPTH = 50
 _NO_FLOOR = 1 << 30
@@ -42,6 +42,21 @@ class CheckStats:
     queries: int = 0
 
 
+class CheckMemo:
+    """Sub-answers for one subject at one revision, shareable between requests (Zanzibar's
+    cache of sub-problems): valid as long as the revision, the subject and the clock-independent
+    data are the same. Answers that depended on an unfinished cycle are never stored."""
+
+    __slots__ = ("cyclic", "results")
+
+    def __init__(self) -> None:
+        self.results: dict[Key, Cond] = {}
+        self.cyclic: set[Key] = set()
+
+    def __len__(self) -> int:
+        return len(self.results)
+
+
 class CheckRun:
     """Answers ``check(resource#relation, subject)`` questions for one subject at one snapshot."""
 
@@ -53,6 +68,7 @@ class CheckRun:
         *,
         max_depth: int = DEFAULT_MAX_DEPTH,
         cycles_are_errors: bool = True,
+        memo: CheckMemo | None = None,
     ) -> None:
         if subject.is_wildcard:
             raise InvalidArgument(
@@ -62,15 +78,20 @@ class CheckRun:
             )
         self.ts = ts
         self.reader = reader
+        # The serving index's fast path (engine/index.py), when reading from it.
+        self._shapes = getattr(reader, "shapes", None)
+        self._live = getattr(reader, "live", None)
+        self._kinds = ts.kinds
         self.subject = subject
         self.max_depth = max_depth
         self.cycles_are_errors = cycles_are_errors
         self.stats = CheckStats()
-        self._memo: dict[Key, Cond] = {}
+        shared = memo if memo is not None else CheckMemo()
+        self._memo: dict[Key, Cond] = shared.results
         self._stack: dict[Key, int] = {}
         self._floor = _NO_FLOOR
         self._cycle: Key | None = None
-        self._cyclic: set[Key] = set()  # memoised keys whose computation met a cycle
+        self._cyclic: set[Key] = shared.cyclic  # memoised keys whose computation met a cycle
 
     # -- entry point --------------------------------------------------------------------------
 
@@ -122,11 +143,14 @@ class CheckRun:
         self._cycle = None
         saved_floor, self._floor = self._floor, _NO_FLOOR
         try:
-            member = self.ts.member(t, r)
-            if isinstance(member, ir.Relation):
+            kinds = self._kinds
+            if (t, r) not in kinds:
+                self.ts.member(t, r)  # raises the precise unknown definition / relation error
+            rewrite = kinds[(t, r)]
+            if rewrite is None:
                 result = self._direct(t, i, r, depth)
             else:
-                result = self._rewrite(member.rewrite, t, i, depth, my_index)
+                result = self._rewrite(rewrite, t, i, depth, my_index)
         finally:
             del self._stack[key]
         floor = self._floor
@@ -142,12 +166,14 @@ class CheckRun:
 
     def _direct(self, t: str, i: str, r: str, depth: int) -> Cond:
         s = self.subject
-        ts = self.ts
+        plan = self.ts.direct_plan(t, r, s.type, s.relation)
+        if self._shapes is not None:
+            return self._direct_indexed(t, i, r, depth, plan)
         result: Cond = False
         ids: list[str] = []
-        if ts.allows_direct(t, r, s.type, s.relation):
+        if plan.subject:
             ids.append(s.id)
-        if ts.allows_wildcard(t, r, s.type):
+        if plan.wildcard:
             ids.append("*")
         if ids:
             self.stats.queries += 1
@@ -162,7 +188,7 @@ class CheckRun:
                 result = either(result, relationship_condition(rel))
                 if result is True:
                     return True
-        for subject_type, subject_relation in ts.userset_types.get((t, r), ()):
+        for subject_type, subject_relation in plan.usersets:
             self.stats.queries += 1
             q = RelationshipQuery(t, (i,), None, r, subject_type, None, subject_relation)
             for rel in self.reader.query(q):
@@ -177,9 +203,67 @@ class CheckRun:
                     return True
         return result
 
+    def _direct_indexed(self, t: str, i: str, r: str, depth: int, plan: DirectPlan) -> Cond:
+        """:meth:`_direct` over the serving index: dictionary lookups, no queries."""
+        assert self._shapes is not None and self._live is not None
+        self.stats.queries += 1
+        shapes = self._shapes(t, i, r)
+        if not shapes:
+            return False
+        s, live = self.subject, self._live
+        result: Cond = False
+        if plan.subject:
+            bucket = shapes.get((s.type, s.relation or ELLIPSIS))
+            if bucket:
+                rel = live(bucket.get(s.id))
+                if rel is not None:
+                    result = relationship_condition(rel)
+                    if result is True:
+                        return True
+        if plan.wildcard:
+            bucket = shapes.get((s.type, ELLIPSIS))
+            if bucket:
+                rel = live(bucket.get("*"))
+                if rel is not None:
+                    result = either(result, relationship_condition(rel))
+                    if result is True:
+                        return True
+        for subject_type, subject_relation in plan.usersets:
+            bucket = shapes.get((subject_type, subject_relation))
+            if not bucket:
+                continue
+            for entry in list(bucket.values()):
+                rel = live(entry)
+                if rel is None:
+                    continue
+                inner = self._check(subject_type, rel.subject.id, subject_relation, depth + 1)
+                if inner is False:
+                    continue
+                result = either(result, both(relationship_condition(rel), inner))
+                if result is True:
+                    return True
+        return result
+
+    def _tupleset(self, t: str, i: str, tupleset: str) -> list[Relationship]:
+        self.stats.queries += 1
+        if self._shapes is None:
+            return list(self.reader.query(RelationshipQuery(t, (i,), None, tupleset)))
+        assert self._live is not None
+        shapes = self._shapes(t, i, tupleset)
+        if not shapes:
+            return []
+        live = self._live
+        out: list[Relationship] = []
+        for bucket in list(shapes.values()):
+            for entry in list(bucket.values()):
+                rel = live(entry)
+                if rel is not None:
+                    out.append(rel)
+        return out
+
     def _rewrite(self, node: ir.Rewrite, t: str, i: str, depth: int, index: int) -> Cond:
         if isinstance(node, ir.ComputedUserset):
-            if not self.ts.has(t, node.relation):
+            if (t, node.relation) not in self._kinds:
                 return False
             return self._check(t, i, node.relation, depth + 1)
         if isinstance(node, ir.Union):
@@ -227,13 +311,13 @@ class CheckRun:
         raise TypeError(f"unknown rewrite node {node!r}")
 
     def _arrow(self, node: ir.Arrow, t: str, i: str, depth: int) -> Cond:
-        self.stats.queries += 1
-        rels = self.reader.query(RelationshipQuery(t, (i,), None, node.tupleset))
+        rels = self._tupleset(t, i, node.tupleset)
+        kinds = self._kinds
         if node.function == "any":
             result: Cond = False
             for rel in rels:
                 sub = rel.subject
-                if not self.ts.has(sub.type, node.computed):
+                if (sub.type, node.computed) not in kinds:
                     continue
                 inner = self._check(sub.type, sub.id, node.computed, depth + 1)
                 if inner is False:
@@ -246,7 +330,7 @@ class CheckRun:
         conds: list[Cond] = []
         for rel in rels:
             sub = rel.subject
-            if not self.ts.has(sub.type, node.computed):
+            if (sub.type, node.computed) not in kinds:
                 return False
             inner = self._check(sub.type, sub.id, node.computed, depth + 1)
             if inner is False:

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from zanzi.engine.check import DEFAULT_MAX_DEPTH, CheckRun, CheckStats
+from zanzi.engine.check import DEFAULT_MAX_DEPTH, CheckMemo, CheckRun, CheckStats
 from zanzi.engine.conditions import CaveatEvaluator, Cond, Decision, decide
 from zanzi.engine.expand import ExpandRun
 from zanzi.engine.lookup_resources import LookupResourcesRun
@@ -60,10 +60,14 @@ class Engine:
         permission: str,
         subject: SubjectRef,
         context: Mapping[str, Any] | None = None,
+        *,
+        memo: CheckMemo | None = None,
     ) -> CheckAnswer:
+        """``memo`` shares sub-answers with other checks of the same subject at the same
+        revision (see :class:`~zanzi.engine.check.CheckMemo`)."""
         validate_permission_reference(self.ts, resource.type, permission)
         validate_subject_reference(self.ts, subject.type, subject.relation)
-        run = CheckRun(self.ts, reader, subject, max_depth=self.max_depth)
+        run = CheckRun(self.ts, reader, subject, max_depth=self.max_depth, memo=memo)
         cond = run.check(resource.type, resource.id, permission)
         return CheckAnswer(cond, self.decide(cond, context), run.stats)
 

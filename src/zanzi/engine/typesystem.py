@@ -14,10 +14,19 @@ from dataclasses import dataclass
 from zanzi.errors import UnknownDefinition, UnknownRelation
 from zanzi.schema import ir
 
-__all__ = ["ArrowEdge", "ComputedEdge", "RelationEdge", "SelfEdge", "TypeSystem"]
+__all__ = ["ArrowEdge", "ComputedEdge", "DirectPlan", "RelationEdge", "SelfEdge", "TypeSystem"]
 
 #: ``(type, relation)``; relation ``None`` stands for the object itself.
 NodeType = tuple[str, str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class DirectPlan:
+    """See :meth:`TypeSystem.direct_plan`."""
+
+    subject: bool
+    wildcard: bool
+    usersets: tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +80,14 @@ class TypeSystem:
         # (type, relation) -> subject relations usable as usersets ("group#member")
         self.userset_types: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {}
         self.reverse: dict[NodeType, list[Edge]] = {}
+        #: (type, name) -> None for a relation, the rewrite of a permission (hot-path lookup)
+        self.kinds: dict[tuple[str, str], ir.Rewrite | None] = {}
+        self._plans: dict[tuple[str, str, str, str | None], DirectPlan] = {}
+        for d in schema.definitions.values():
+            for rel in d.relations.values():
+                self.kinds[(d.name, rel.name)] = None
+            for perm in d.permissions.values():
+                self.kinds[(d.name, perm.name)] = perm.rewrite
         for d in schema.definitions.values():
             for rel in d.relations.values():
                 self.allowed[(d.name, rel.name)] = rel.allowed
@@ -114,6 +131,22 @@ class TypeSystem:
             not a.wildcard and a.type == subject_type and a.relation == subject_relation
             for a in self.allowed.get((type_name, relation), ())
         )
+
+    def direct_plan(
+        self, type_name: str, relation: str, subject_type: str, subject_relation: str | None
+    ) -> DirectPlan:
+        """How a check of a subject on a relation reads it: whether the subject itself, or the
+        wildcard of its type, may be stored there, and which usersets to follow."""
+        key = (type_name, relation, subject_type, subject_relation)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = DirectPlan(
+                self.allows_direct(type_name, relation, subject_type, subject_relation),
+                self.allows_wildcard(type_name, relation, subject_type),
+                self.userset_types.get((type_name, relation), ()),
+            )
+            self._plans[key] = plan
+        return plan
 
     def tupleset_subject_types(self, type_name: str, tupleset: str) -> tuple[str, ...]:
         """Object types that can appear as subjects of an arrow's tupleset relation."""
