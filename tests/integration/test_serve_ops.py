@@ -121,6 +121,48 @@ def test_serve_refuses_to_start_without_a_key(tmp_path: Path) -> None:
     assert half_tls.returncode == 2
 
 
+def test_read_replicas_need_postgresql(tmp_path: Path) -> None:
+    replica = "postgresql://zanzi@replica.invalid/authz"
+    on_sqlite = _serve_cmd(tmp_path, "--grpc-preshared-key", "k", "--datastore-read-replica", replica)
+    assert on_sqlite.returncode == 2
+    assert "needs a PostgreSQL datastore; sqlite:// has no read replicas" in on_sqlite.stderr
+    on_memory = _serve_cmd(
+        tmp_path, "--grpc-preshared-key", "k", "--datastore", "memory://",
+        env={"ZANZI_DATASTORE_READ_REPLICA": replica},
+    )  # fmt: skip
+    assert on_memory.returncode == 2
+    assert "ZANZI_DATASTORE_READ_REPLICA" in on_memory.stderr and "memory:// has no" in on_memory.stderr
+
+
+def test_read_replica_urls_from_flags_and_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from zanzi.api.grpc import server as server_module
+    from zanzi.cli.main import cli
+
+    seen: list[Any] = []
+    monkeypatch.setattr(server_module, "run", lambda config: seen.append(config) or 0)
+    primary = "postgresql://zanzi@db/authz"
+    multi_host = "postgresql://zanzi@r1:5432,r2:5432/authz"  # libpq's multi-host form keeps its comma
+    base = ["serve", "--grpc-preshared-key", "k", "--datastore", primary]
+    runner = CliRunner()
+    result = runner.invoke(cli, [*base, "--datastore-read-replica", multi_host,
+                                 "--datastore-read-replica", "postgresql://zanzi@r3/authz"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert seen[-1].read_replicas == (multi_host, "postgresql://zanzi@r3/authz")
+    result = runner.invoke(
+        cli,
+        base,
+        env={"ZANZI_DATASTORE_READ_REPLICA": "postgresql://zanzi@r1/authz, postgresql://zanzi@r2/authz"},
+    )
+    assert result.exit_code == 0, result.output
+    assert seen[-1].read_replicas == ("postgresql://zanzi@r1/authz", "postgresql://zanzi@r2/authz")
+    result = runner.invoke(cli, base)
+    assert result.exit_code == 0 and seen[-1].read_replicas == ()
+    help_text = runner.invoke(cli, ["serve", "--help"]).output
+    assert "--datastore-read-replica URL" in help_text and "ZANZI_DATASTORE_READ_REPLICA" in help_text
+
+
 def test_key_from_the_environment(tmp_path: Path) -> None:
     server = ZanziServer(tmp_path, key=None, env={"ZANZI_GRPC_PRESHARED_KEY": "from-env"})
     server.args.remove("--insecure-no-auth")

@@ -12,6 +12,9 @@ from zanzi.cli.main import state
 __all__ = ["COMMANDS", "serve"]
 
 KEY_ENV = "ZANZI_GRPC_PRESHARED_KEY"
+REPLICA_ENV = "ZANZI_DATASTORE_READ_REPLICA"
+#: Built-in datastores that have no read replicas (third-party backends decide for themselves).
+_NO_REPLICAS = ("memory", "sqlite")
 
 _WARNING = """\
 ################################################################################
@@ -55,6 +58,17 @@ def default_workers() -> int:
     metavar="URL",
     help="Datastore URL (sqlite:///zanzi.db by default, or the global --datastore / ZANZI_DATASTORE): "
     "sqlite:///path.db, postgresql://..., memory:// (one worker only).",
+)
+@click.option(
+    "--datastore-read-replica",
+    "read_replicas",
+    multiple=True,
+    envvar=REPLICA_ENV,
+    show_envvar=True,
+    metavar="URL",
+    help="A read replica of the PostgreSQL datastore (repeatable; in the environment, URLs "
+    "separated by commas). Snapshot reads go to a replica once it has replayed the revision "
+    "they need, to the primary otherwise.",
 )
 @click.option(
     "--grpc-addr",
@@ -149,6 +163,7 @@ def serve(
     key: str | None,
     insecure_no_auth: bool,
     datastore: str | None,
+    read_replicas: tuple[str, ...],
     grpc_addr: str,
     http_addr: str | None,
     metrics_addr: str | None,
@@ -194,12 +209,20 @@ def serve(
             except ValueError as exc:
                 raise click.BadParameter(str(exc), param_hint=name) from None
     url = datastore or state().datastore
+    replicas = _replica_urls(read_replicas)
+    scheme = url.partition("://")[0].lower()
+    if replicas and scheme in _NO_REPLICAS:
+        raise click.UsageError(
+            f"--datastore-read-replica (or {REPLICA_ENV}) needs a PostgreSQL datastore; "
+            f"{scheme}:// has no read replicas"
+        )
     if workers is None:
         workers = 1 if url.startswith("memory:") or ":memory:" in url else default_workers()
     if not keys:
         click.echo(_WARNING.format(addr=grpc_addr, env=KEY_ENV), err=True)
     config = ServerConfig(
         datastore=url,
+        read_replicas=replicas,
         grpc_addr=grpc_addr,
         keys=keys,
         http_addr=http_addr,
@@ -221,6 +244,15 @@ def serve(
         ),
     )
     raise click.exceptions.Exit(run(config))
+
+
+def _replica_urls(values: tuple[str, ...]) -> tuple[str, ...]:
+    """The replica URLs: each flag is one URL (a libpq multi-host URL keeps its commas); the
+    environment variable holds comma-separated URLs."""
+    source = click.get_current_context().get_parameter_source("read_replicas")
+    if source is not click.ParameterSource.ENVIRONMENT:
+        return tuple(v.strip() for v in values if v.strip())
+    return tuple(part.strip() for v in values for part in v.split(",") if part.strip())
 
 
 COMMANDS = [serve]

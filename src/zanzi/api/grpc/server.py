@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from zanzi.api.grpc.servicer import Limits
+    from zanzi.store.base import Datastore
 
 __all__ = ["ServerConfig", "run"]
 
@@ -50,6 +51,7 @@ class ServerConfig:
     """Everything ``zanzi serve`` was asked for (picklable: workers receive it)."""
 
     datastore: str = "sqlite:///zanzi.db"
+    read_replicas: tuple[str, ...] = ()  # passed to the datastore as read_replicas=[...]
     grpc_addr: str = "127.0.0.1:50051"
     keys: tuple[str, ...] = ()
     http_addr: str | None = None
@@ -125,14 +127,13 @@ def serve(config: ServerConfig, *, stop: _Stop | None = None) -> int:
     from zanzi.api.grpc.schema import SchemaServicer
     from zanzi.api.grpc.servicer import PermissionsServicer, WatchServicer
     from zanzi.api.service import Service
-    from zanzi.store.registry import open_datastore
 
     stop = stop or _Stop()
     stop.install()
     if config.supervisor_pid is not None:
         stop.watch_parent(config.supervisor_pid)
 
-    service = Service(ObservedDatastore(open_datastore(config.datastore)))
+    service = Service(ObservedDatastore(_open(config)))
     stopping = threading.Event()
     permissions = PermissionsServicer(service, config.limits)
     schema = SchemaServicer(service)
@@ -208,6 +209,7 @@ def serve(config: ServerConfig, *, stop: _Stop | None = None) -> int:
             "metrics_addr": config.metrics_addr,
             "tls": bool(config.tls_cert),
             "datastore": _redact(config.datastore),
+            "read_replicas": [_redact(url) for url in config.read_replicas],
             "pid": os.getpid(),
         },
     )
@@ -229,6 +231,15 @@ def serve(config: ServerConfig, *, stop: _Stop | None = None) -> int:
     service.close()
     log.info("stopped")
     return 0
+
+
+def _open(config: ServerConfig) -> Datastore:
+    """The datastore of ``config``; read replicas, if any, as the ``read_replicas`` option."""
+    from zanzi.store.registry import open_datastore
+
+    if config.read_replicas:
+        return open_datastore(config.datastore, read_replicas=list(config.read_replicas))
+    return open_datastore(config.datastore)
 
 
 def _redact(url: str) -> str:
@@ -266,11 +277,9 @@ def _pin_port(addr: str) -> str:
 def _supervise(config: ServerConfig) -> int:
     """Start ``config.workers`` serving processes on shared ports; restart one that dies; stop
     them all on SIGTERM / SIGINT."""
-    from zanzi.store.registry import open_datastore
-
     # Open once here: migrations and the datastore's id and token key are set up before any
     # worker races for them, and memory:// (one process only) is refused.
-    store = open_datastore(config.datastore)
+    store = _open(config)
     try:
         private = ":memory:" in config.datastore  # sqlite://:memory: is one process's temporary file
         if private or not store.capabilities.multi_process:
