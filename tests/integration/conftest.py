@@ -4,6 +4,9 @@
 one worker); tests that need their own process (several workers, TLS, shutdown, crashes) start
 one with :class:`support.zanzi_server.ZanziServer`. Tests that change the schema call
 :func:`support.wire.reset` first.
+
+``pg`` is the throwaway PostgreSQL server of the session (tests that use it skip, with the
+reason, when the server binaries are missing).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from support.postgres import PostgresServer, shared_server, skip_reason
 from support.wire import GrpcWire, HttpWire
 from support.zanzi_server import ZanziServer
 
@@ -39,6 +43,14 @@ def grpc_wire(client: Any) -> GrpcWire:
 def http_wire(server: ZanziServer) -> HttpWire:
     assert server.http_addr is not None
     return HttpWire(f"http://{server.http_addr}", server.key)
+
+
+@pytest.fixture(scope="session")
+def pg() -> PostgresServer:
+    reason = skip_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    return shared_server()
 
 
 @pytest.fixture

@@ -1,9 +1,15 @@
-"""``zanzi serve`` with two worker processes over one PostgreSQL datastore (a throwaway server
-from the Debian binaries; skipped, with the reason, when they are missing): SpiceDB scenarios
-through the wire, and the new-enemy check across workers."""
+"""``zanzi serve`` over PostgreSQL (a throwaway server from the Debian binaries; skipped, with the
+reason, when they are missing): every SpiceDB conformance scenario through the wire on one
+server with two workers (reset between scenarios, as over SQLite), the new-enemy check across
+workers, and the refusal to serve a database that is not migrated, or migrated by a newer Zanzi.
+
+Several nodes, Watch across nodes, read replicas and faults are in the other
+``test_serve_postgres_*`` modules."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -17,31 +23,37 @@ from authzed.api.v1 import (
 )
 
 from support.paths import SPICEDB_CONFORMANCE
-from support.postgres import migrate_in_process, new_store_url, shared_server, skip_reason
+from support.postgres import PostgresServer, migrate_in_process, new_store_url
 from support.scenario_wire import run_scenario
 from support.wire import GrpcWire, check_request, reset, update
-from support.zanzi_server import ZanziServer
+from support.zanzi_server import KEY, ZanziServer, free_port
+from zanzi.store.sql.common import load_migrations
 
 pytestmark = pytest.mark.postgres
 
-SCENARIOS = ["basicrbac", "caveatedintersectionarrow", "publicwithexclusion", "relexpiration", "document"]
+SCENARIOS = sorted((SPICEDB_CONFORMANCE / "testconfigs").glob("*.yaml"))
 
 
 @pytest.fixture(scope="module")
-def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    reason = skip_reason()
-    if reason is not None:
-        pytest.skip(reason)
-    url = new_store_url(shared_server())
+def pg_server(pg: PostgresServer, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    url = new_store_url(pg)
     migrate_in_process(url)
     with ZanziServer(tmp_path_factory.mktemp("serve-pg"), datastore=url, workers=2) as server:
         yield server
 
 
-@pytest.mark.parametrize("name", SCENARIOS)
-def test_scenarios_over_postgres(pg_server: ZanziServer, name: str) -> None:
-    path = SPICEDB_CONFORMANCE / "testconfigs" / f"{name}.yaml"
-    run_scenario(path, GrpcWire(pg_server.client()))
+@pytest.fixture(scope="module")
+def pg_wire(pg_server: ZanziServer) -> GrpcWire:
+    return GrpcWire(pg_server.client())
+
+
+def test_every_scenario_file_is_here() -> None:
+    assert len(SCENARIOS) == 73
+
+
+@pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.stem)
+def test_scenario_over_postgres(pg_wire: GrpcWire, path: Path) -> None:
+    run_scenario(path, pg_wire)
 
 
 def test_new_enemy_across_workers_over_postgres(pg_server: ZanziServer, tmp_path: Path) -> None:
@@ -81,3 +93,49 @@ def test_new_enemy_across_workers_over_postgres(pg_server: ZanziServer, tmp_path
     for t in threads:
         t.join(120)
     assert not failures, failures[:10]
+
+
+# -- migrations --------------------------------------------------------------------------------
+
+
+def _serve(tmp_path: Path, url: str, workers: int) -> subprocess.CompletedProcess[str]:
+    """``zanzi serve`` that is expected to refuse to start (it would serve until stopped)."""
+    return subprocess.run(
+        [sys.executable, "-m", "zanzi", "serve", "--datastore", url, "--grpc-preshared-key", KEY,
+         "--grpc-addr", f"127.0.0.1:{free_port()}", "--workers", str(workers)],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_serve_refuses_an_unmigrated_database(pg: PostgresServer, tmp_path: Path, workers: int) -> None:
+    url = new_store_url(pg)
+    result = _serve(tmp_path, url, workers)
+    assert result.returncode == 1, result.stderr
+    assert "error: " in result.stderr and "has no Zanzi tables" in result.stderr
+    assert "run `zanzi migrate --datastore URL`" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_serve_refuses_an_older_or_newer_database(pg: PostgresServer, tmp_path: Path) -> None:
+    url = new_store_url(pg)
+    migrate_in_process(url)
+    schema = url.split("search_path%3D")[1]
+    known = len(load_migrations("postgres"))
+    pg.execute(f"INSERT INTO {schema}.zanzi_migrations VALUES ({known + 1}, 'future', 'now')")
+    newer = _serve(tmp_path, url, 2)
+    assert newer.returncode == 1, newer.stderr
+    assert f"has schema version {known + 1}" in newer.stderr and "upgrade Zanzi" in newer.stderr
+    assert "Traceback" not in newer.stderr
+
+    pg.execute(f"DELETE FROM {schema}.zanzi_migrations WHERE version > {known}")
+    pg.execute(f"CREATE TABLE {schema}.saved AS SELECT * FROM {schema}.zanzi_migrations")
+    pg.execute(f"DELETE FROM {schema}.zanzi_migrations")  # as if an older Zanzi had made the tables
+    older = _serve(tmp_path, url, 1)
+    assert older.returncode == 1, older.stderr
+    assert f"this Zanzi needs version {known}" in older.stderr
+    assert "run `zanzi migrate --datastore URL` to upgrade it" in older.stderr
+
+    pg.execute(f"INSERT INTO {schema}.zanzi_migrations SELECT * FROM {schema}.saved")  # current again
+    with ZanziServer(tmp_path, datastore=url, workers=1) as server:
+        reset(GrpcWire(server.client()), "definition user {}")
