@@ -332,6 +332,16 @@ class HttpWire:
         ]
 
 
+def token_revision(token: str) -> int:
+    """The revision inside a Zanzi token (``zz1_`` + base64 of ``<datastore id>|<revision>`` and
+    a MAC): opaque to clients, read here only to check the order of Watch responses."""
+    import base64
+
+    body = token.removeprefix("zz1_")
+    raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+    return int(raw[:-16].decode().rpartition("|")[2])
+
+
 def reset(wire: GrpcWire | HttpWire, schema: str) -> str:
     """Remove every relationship, then write ``schema``; the token of the schema write."""
     for name in wire.definitions():

@@ -1,7 +1,9 @@
 """A real ``zanzi serve`` process on loopback for integration tests.
 
-The process runs ``python -m zanzi serve`` on free ports with a temporary SQLite file, logs to a
-file, and is ready once gRPC health checking answers SERVING. It cannot outlive the tests: it
+The process runs ``python -m zanzi serve`` on free ports with a temporary SQLite file (or the
+datastore it is given), logs to a file, and is ready once gRPC health checking answers SERVING.
+Several servers on one PostgreSQL datastore are the nodes of one deployment
+(:func:`running_nodes`). It cannot outlive the tests: it
 gets SIGTERM when the test process dies (Linux ``PR_SET_PDEATHSIG``, set by a launcher before
 it execs the server; worker processes follow their supervisor), and :meth:`stop` kills it if it
 has not stopped gracefully in time.
@@ -107,6 +109,13 @@ class ZanziServer:
     # -- lifecycle --------------------------------------------------------------------------
 
     def start(self, timeout: float = 30.0) -> ZanziServer:
+        self.launch()
+        self.wait_serving(timeout)
+        return self
+
+    def launch(self) -> ZanziServer:
+        """Start the process without waiting for it (then :meth:`wait_serving`): several
+        servers start side by side this way."""
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-c", LAUNCHER, str(os.getpid()), *self.args],
@@ -116,7 +125,6 @@ class ZanziServer:
             env=self.env,
         )
         log.close()
-        self.wait_serving(timeout)
         return self
 
     def channel(self) -> grpc.Channel:
@@ -190,6 +198,22 @@ class ZanziServer:
                 options=channel_options,
             )
         return InsecureClient(self.grpc_addr, token, options=channel_options or None)
+
+
+@contextlib.contextmanager
+def running_nodes(directory: Path, count: int, timeout: float = 60.0, **kwargs: Any) -> Any:
+    """``count`` servers with the same options (one datastore: several nodes), started side by
+    side; yields the list and stops them all."""
+    servers = [ZanziServer(directory, **kwargs) for _ in range(count)]
+    try:
+        for server in servers:
+            server.launch()
+        for server in servers:
+            server.wait_serving(timeout)
+        yield servers
+    finally:
+        for server in servers:
+            server.stop()
 
 
 @contextlib.contextmanager
