@@ -221,8 +221,32 @@ class PostgresServer:
         self.execute(f'CREATE SCHEMA "{name}"', dbname)
         return name
 
-    def schema_url(self, schema: str, dbname: str = "postgres") -> str:
-        return self.url(dbname, options=f"-csearch_path%3D{schema}")
+    def schema_url(self, schema: str, dbname: str = "postgres", **query: str) -> str:
+        return self.url(dbname, options=f"-csearch_path%3D{schema}", **query)
+
+    # -- replicas -------------------------------------------------------------------------------
+
+    def zanzi_revision(self, schema: str, dbname: str = "postgres") -> int:
+        """The newest Zanzi revision in ``schema`` here (on a replica: replayed so far; 0 before
+        the tables exist)."""
+        if self.execute(f"SELECT to_regclass('{schema}.zanzi_clock')", dbname)[0][0] is None:
+            return 0
+        rows = self.execute(f"SELECT revision FROM {schema}.zanzi_clock", dbname)
+        return int(str(rows[0][0])) if rows else 0
+
+    def wait_replayed(self, schema: str, revision: int, timeout: float = 20.0) -> None:
+        """Wait until this replica has replayed Zanzi revision ``revision`` of ``schema``."""
+        deadline = time.monotonic() + timeout
+        while self.zanzi_revision(schema) < revision:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the replica did not replay revision {revision} in {timeout} s")
+            time.sleep(0.05)
+
+    def pause_replay(self) -> None:
+        self.execute("SELECT pg_wal_replay_pause()")
+
+    def resume_replay(self) -> None:
+        self.execute("SELECT pg_wal_replay_resume()")
 
 
 @contextlib.contextmanager
