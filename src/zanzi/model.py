@@ -294,10 +294,11 @@ class Relationship:
                 f"invalid relationship {text!r}: expected "
                 "resource_type:id#relation@subject_type:id[#subject_relation][caveat][expiration]"
             )
-        validate_object_id(match["rid"], what="resource id")
+        # The pattern already checked the characters; only the length is left.
         subject_id = match["sid"]
-        if subject_id != WILDCARD_ID:
-            validate_object_id(subject_id, what="subject id")
+        if len(match["rid"]) > MAX_ID_LENGTH or len(subject_id) > MAX_ID_LENGTH:
+            validate_object_id(match["rid"], what="resource id")
+            validate_subject_id(subject_id)
         srel = match["srel"]
         caveat = None
         if match["caveat"]:

@@ -455,10 +455,12 @@ class Service:
         self._after_write(tx.revision)
         return WriteResult(self._token(tx.revision), len(items))
 
-    def _validate_update(self, engine: Engine, rel: Relationship, *, for_delete: bool = False) -> None:
+    def _validate_update(
+        self, engine: Engine, rel: Relationship, *, for_delete: bool = False, well_formed: bool = False
+    ) -> None:
         """Schema rules, then the caveat context stored with the relationship: within the size
         limit and of the caveat's parameter types."""
-        validate_relationship(engine.ts, rel, for_delete=for_delete)
+        validate_relationship(engine.ts, rel, for_delete=for_delete, well_formed=well_formed)
         if for_delete or rel.caveat is None or not rel.caveat.context:
             return
         _check_context_size(rel.caveat.context, f"caveat context of `{rel}`")
@@ -527,7 +529,7 @@ class Service:
             def validated() -> Iterator[Relationship]:
                 for item in relationships:
                     rel = Relationship.parse(item)
-                    self._validate_update(engine, rel)
+                    self._validate_update(engine, rel, well_formed=isinstance(item, str))
                     yield rel
 
             count = tx.bulk_create(validated())

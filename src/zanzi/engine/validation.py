@@ -54,13 +54,17 @@ def validate_subject_reference(ts: TypeSystem, subject_type: str, subject_relati
         )
 
 
-def validate_relationship(ts: TypeSystem, rel: Relationship, *, for_delete: bool = False) -> None:
+def validate_relationship(
+    ts: TypeSystem, rel: Relationship, *, for_delete: bool = False, well_formed: bool = False
+) -> None:
     """Raise unless ``rel`` may be stored under the schema: known type and relation (not a
     permission), subject type allowed on it (wildcard, caveat and expiration included).
 
-    Deletes only need the names to exist, as in SpiceDB.
+    Deletes only need the names to exist, as in SpiceDB. ``well_formed`` skips re-checking
+    names and ids (for relationships that :meth:`Relationship.parse` just produced).
     """
-    rel.validate()
+    if not well_formed:
+        rel.validate()
     d = _definition(ts, rel.resource.type)
     relation = d.relations.get(rel.relation)
     if relation is None:
