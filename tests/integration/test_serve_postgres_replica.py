@@ -1,10 +1,11 @@
 """``zanzi serve --datastore-read-replica``: a streaming-replication pair (primary + standby made
-with ``pg_basebackup -R``) behind a server with two workers. Reads at a revision the replica has
-replayed are served by the replica (seen from the replica itself: ``pg_stat_activity`` shows the
-server's relationship queries there); while replay is paused, a write and then an
-``at_least_as_fresh`` check still see the write (the primary answers), and after replay resumes
-the answers stay right and the replica serves again. Skipped, with the reason, without
-PostgreSQL's server binaries."""
+with ``pg_basebackup -R``) behind two nodes: W (writes, no replica) and R (two workers, with the
+replica). Node R keeps its serving index up to date from the store's changelog; those reads go
+to the replica once it has replayed the revision they need, as seen from the replica itself
+(``pg_stat_activity`` shows R's relationship queries there). While replay is paused, a write on W
+and then an ``at_least_as_fresh`` check on R still see the write (the primary answers); after
+replay resumes the answers stay right and the replica serves again. Skipped, with the reason,
+without PostgreSQL's server binaries."""
 
 from __future__ import annotations
 
@@ -56,19 +57,22 @@ def pair() -> Iterator[tuple[PostgresServer, PostgresServer]]:
 @pytest.fixture(scope="module")
 def served(
     pair: tuple[PostgresServer, PostgresServer], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[ZanziServer, str]]:
+) -> Iterator[tuple[ZanziServer, ZanziServer, str]]:
+    """Nodes W and R on the pair, and the Postgres schema of their datastore."""
     primary, replica = pair
     schema = primary.create_schema()
-    migrate_in_process(primary.schema_url(schema))
-    replica_url = replica.schema_url(schema, application_name=APP)
-    server = ZanziServer(
-        tmp_path_factory.mktemp("replica"),
-        datastore=primary.schema_url(schema),
+    url = primary.schema_url(schema)
+    migrate_in_process(url)
+    directory = tmp_path_factory.mktemp("replica")
+    writer = ZanziServer(directory, datastore=url, workers=1)
+    reader = ZanziServer(
+        directory,
+        datastore=url,
         workers=2,
-        extra=("--datastore-read-replica", replica_url),
+        extra=("--datastore-read-replica", replica.schema_url(schema, application_name=APP)),
     )
-    with server:
-        yield server, schema
+    with writer, reader:
+        yield writer, reader, schema
 
 
 def _check(client: Any, resource: str, subject: str, consistency: Consistency) -> int:
@@ -98,53 +102,63 @@ def _replica_now(replica: PostgresServer) -> str:
     return str(replica.execute("SELECT clock_timestamp()::text")[0][0])
 
 
-def _served_by_replica(client: Any, replica: PostgresServer, token: Any, prefix: str) -> int:
-    """Checks of new resources (no cache has them) at ``token`` until the replica shows one of
-    the server's relationship reads; how many it took (at most 50)."""
+def _written(client: Any, text: str, op: int = RelationshipUpdate.OPERATION_TOUCH) -> Any:
+    return client.WriteRelationships(WriteRelationshipsRequest(updates=[update(text, op)])).written_at
+
+
+def _served_by_replica(w: Any, r: Any, replica: PostgresServer, schema: str, prefix: str) -> int:
+    """Writes on node W, each replayed by the replica before node R checks it with the write's
+    token, until the replica shows one of R's relationship reads; how many rounds it took (R
+    catches up from the replica only when it has learned the replica's progress, which it
+    checks at most every 50 ms)."""
     since = _replica_now(replica)
-    for i in range(1, 51):
-        assert _check(client, f"doc:{prefix}{i}", "user:alice", _fresh(token)) == NO
+    for i in range(1, 21):
+        token = _written(w, f"doc:{prefix}{i}#viewer@user:carol")
+        replica.wait_replayed(schema, token_revision(token.token))
+        time.sleep(0.06)
+        assert _check(r, f"doc:{prefix}{i}", "user:carol", _fresh(token)) == HAS
         if _replica_reads_since(replica, since):
             return i
-        time.sleep(0.02)
-    raise AssertionError("no read reached the replica in 50 checks at a revision it had replayed")
+    raise AssertionError("no read of node R reached the replica in 20 rounds, each replayed first")
 
 
-def test_the_server_logs_its_replicas(served: tuple[ZanziServer, str], pair: Any) -> None:
-    server, _ = served
-    lines = [json.loads(line) for line in server.logs().splitlines() if line.startswith("{")]
-    serving = [line for line in lines if line.get("msg") == "serving"]
-    assert serving and all(len(line["read_replicas"]) == 1 for line in serving)
+def test_node_r_logs_its_replica(served: tuple[ZanziServer, ZanziServer, str], pair: Any) -> None:
+    _, node_r, _ = served
+    deadline = time.monotonic() + 20
+    while True:  # the node is SERVING once one worker is; wait for the other's line too
+        lines = [json.loads(line) for line in node_r.logs().splitlines() if line.startswith("{")]
+        serving = [line for line in lines if line.get("msg") == "serving"]
+        if len(serving) >= 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert len(serving) == 2 and all(len(line["read_replicas"]) == 1 for line in serving)  # both workers
     assert f":{pair[1].port}/" in serving[0]["read_replicas"][0]
 
 
 def test_reads_follow_the_replica_and_fall_back_to_the_primary_while_it_lags(
-    served: tuple[ZanziServer, str], pair: tuple[PostgresServer, PostgresServer]
+    served: tuple[ZanziServer, ZanziServer, str], pair: tuple[PostgresServer, PostgresServer]
 ) -> None:
-    server, schema = served
+    node_w, node_r, schema = served
     _, replica = pair
-    client = server.client()
-    reset(GrpcWire(client), SCHEMA)
-    first = client.WriteRelationships(
-        WriteRelationshipsRequest(updates=[update("doc:one#viewer@user:alice")])
-    ).written_at
+    w, r = node_w.client(), node_r.client()
+    reset(GrpcWire(w), SCHEMA)
+    first = _written(w, "doc:one#viewer@user:alice")
     replica.wait_replayed(schema, token_revision(first.token))
+    assert _check(r, "doc:one", "user:alice", _fresh(first)) == HAS
 
-    # Replayed: the replica answers, and rightly.
-    assert _check(client, "doc:one", "user:alice", _fresh(first)) == HAS
-    took = _served_by_replica(client, replica, first, "caught_up_")
-    print(f"\nreplica: served a read after {took} check(s)")
+    # Replayed: node R reads from the replica, and rightly.
+    took = _served_by_replica(w, r, replica, schema, "caught_up_")
+    print(f"\nreplica: node R read from it after {took} round(s)")
 
     replica.pause_replay()
     try:
         paused_at = replica.zanzi_revision(schema)
-        grant = client.WriteRelationships(
-            WriteRelationshipsRequest(updates=[update("doc:paused#viewer@user:bob")])
-        ).written_at
+        grant = _written(w, "doc:paused#viewer@user:bob")
         assert replica.zanzi_revision(schema) == paused_at < token_revision(grant.token)
-        # The replica has not replayed the grant: the primary answers, and the write is seen.
-        assert _check(client, "doc:paused", "user:bob", _fresh(grant)) == HAS
-        found = client.LookupResources(
+        time.sleep(0.06)  # past R's replica progress-check interval: it sees the lag
+        # The replica has not replayed the grant: the primary answers node R, and the write is seen.
+        assert _check(r, "doc:paused", "user:bob", _fresh(grant)) == HAS
+        found = r.LookupResources(
             LookupResourcesRequest(
                 consistency=_fresh(grant),
                 resource_object_type="doc",
@@ -152,23 +166,19 @@ def test_reads_follow_the_replica_and_fall_back_to_the_primary_while_it_lags(
                 subject=subj("user:bob"),
             )
         )
-        assert [r.resource_object_id for r in found] == ["paused"]
-        revoke = client.WriteRelationships(
-            WriteRelationshipsRequest(
-                updates=[update("doc:paused#viewer@user:bob", RelationshipUpdate.OPERATION_DELETE)]
-            )
-        ).written_at
-        assert _check(client, "doc:paused", "user:bob", _fresh(revoke)) == NO
-        assert _check(client, "doc:paused", "user:bob", Consistency(at_exact_snapshot=grant)) == HAS
-        # An old revision is still fine on the paused replica.
-        assert _check(client, "doc:one", "user:alice", Consistency(at_exact_snapshot=first)) == HAS
-        assert _check(client, "doc:paused", "user:bob", Consistency(at_exact_snapshot=first)) == NO
+        assert [x.resource_object_id for x in found] == ["paused"]
+        revoke = _written(w, "doc:paused#viewer@user:bob", RelationshipUpdate.OPERATION_DELETE)
+        assert _check(r, "doc:paused", "user:bob", _fresh(revoke)) == NO
+        assert _check(r, "doc:paused", "user:bob", Consistency(at_exact_snapshot=grant)) == HAS
+        # Older revisions, which the paused replica has, are still right.
+        assert _check(r, "doc:one", "user:alice", Consistency(at_exact_snapshot=first)) == HAS
+        assert _check(r, "doc:paused", "user:bob", Consistency(at_exact_snapshot=first)) == NO
         assert replica.zanzi_revision(schema) == paused_at
     finally:
         replica.resume_replay()
 
     replica.wait_replayed(schema, token_revision(revoke.token))
-    assert _check(client, "doc:paused", "user:bob", _fresh(revoke)) == NO
-    assert _check(client, "doc:paused", "user:bob", Consistency(at_exact_snapshot=grant)) == HAS
-    assert _check(client, "doc:one", "user:alice", Consistency(fully_consistent=True)) == HAS
-    _served_by_replica(client, replica, revoke, "resumed_")
+    assert _check(r, "doc:paused", "user:bob", _fresh(revoke)) == NO
+    assert _check(r, "doc:paused", "user:bob", Consistency(at_exact_snapshot=grant)) == HAS
+    assert _check(r, "doc:one", "user:alice", Consistency(fully_consistent=True)) == HAS
+    _served_by_replica(w, r, replica, schema, "resumed_")
