@@ -19,6 +19,8 @@ from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
 from zanzi.errors import FailedPrecondition, InternalError
+from zanzi.model import ELLIPSIS, Caveat, ObjectRef, Operation, Relationship, SubjectRef, Update
+from zanzi.store._support import decode_context, encode_context, from_micros, to_micros
 
 __all__ = [
     "VERSION_TABLE",
@@ -213,3 +215,57 @@ def prefix_upper_bound(prefix: str) -> str | None:
             return prefix[:-1] + chr(following)
         prefix = prefix[:-1]
     return None
+
+
+# -- rows -------------------------------------------------------------------------------------
+
+#: The relationship columns both SQL backends store, in order (the revision columns follow).
+Encoded = tuple[str, str, str, str, str, str, str | None, str | None, int | None]
+
+
+def encode(rel: Relationship) -> Encoded:
+    """The column values of ``rel`` (without the revision columns). Raises
+    :class:`~zanzi.errors.InvalidContext` if the caveat context is not JSON-serialisable."""
+    r, s = rel.resource, rel.subject
+    caveat = rel.caveat
+    return (
+        r.type,
+        r.id,
+        rel.relation,
+        s.type,
+        s.id,
+        s.relation or ELLIPSIS,
+        caveat.name if caveat is not None else None,
+        encode_context(caveat.context) if caveat is not None else None,
+        to_micros(rel.expiration) if rel.expiration is not None else None,
+    )
+
+
+def decode(row: Sequence[Any]) -> Relationship:
+    """The relationship in the first nine columns of ``row`` (in :func:`encode`'s order)."""
+    srel = row[5]
+    caveat = Caveat(row[6], decode_context(row[7])) if row[6] is not None else None
+    return Relationship(
+        ObjectRef(row[0], row[1]),
+        row[2],
+        SubjectRef(row[3], row[4], None if srel == ELLIPSIS else srel),
+        caveat,
+        from_micros(row[8]) if row[8] is not None else None,
+    )
+
+
+def update_runs(updates: Sequence[Update]) -> list[tuple[Operation, list[tuple[Encoded, Relationship]]]]:
+    """Split updates into maximal runs of one operation without a repeated key, so each run
+    can be applied as a batch and the order between updates of one key is kept."""
+    runs: list[tuple[Operation, list[tuple[Encoded, Relationship]]]] = []
+    keys: set[tuple[str, ...]] = set()
+    for update in updates:
+        rel = update.relationship
+        enc = encode(rel)
+        key = enc[:6]
+        if not runs or runs[-1][0] is not update.operation or key in keys:
+            runs.append((update.operation, []))
+            keys = set()
+        runs[-1][1].append((enc, rel))
+        keys.add(key)
+    return runs

@@ -14,7 +14,8 @@ from zanzi.errors import InternalError, RevisionGarbageCollected
 from zanzi.model import Relationship
 from zanzi.store._support import assemble_changeset, from_micros
 from zanzi.store.base import ChangeSet, IntRevision
-from zanzi.store.sql.postgres_rw import COLUMNS, decode
+from zanzi.store.sql.common import decode
+from zanzi.store.sql.postgres_rw import COLUMNS
 
 __all__ = [
     "GC_BATCH",

@@ -19,19 +19,15 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 
 from zanzi.errors import InvalidArgument, Unavailable
-from zanzi.model import ELLIPSIS, Caveat, ObjectRef, Operation, Relationship, SubjectRef, Update
+from zanzi.model import Operation, Relationship, Update
 from zanzi.store._support import (
     check_limit,
-    decode_context,
     dedupe,
-    encode_context,
     exists_error,
-    from_micros,
     normalize,
-    to_micros,
 )
 from zanzi.store.base import IntRevision, Reader, RelationshipKey, RelationshipQuery, Writer
-from zanzi.store.sql.common import prefix_upper_bound
+from zanzi.store.sql.common import Encoded, decode, encode, prefix_upper_bound, update_runs
 from zanzi.store.sql.postgres_errors import DRIVER_ERRORS
 
 if TYPE_CHECKING:
@@ -83,43 +79,11 @@ _SAME_AS_NEW = (  # in ON CONFLICT DO UPDATE, the proposed row is EXCLUDED
 _R_KEY = ", ".join(f"r.{name}" for name in _KEY_NAMES)
 
 # An encoded relationship: the six key columns, caveat name, caveat context JSON, expiration.
-Encoded = tuple[str, str, str, str, str, str, str | None, str | None, int | None]
 Key = tuple[Any, ...]
 Connection = psycopg.Connection[Any]
 
 
 # -- encoding ---------------------------------------------------------------------------------
-
-
-def encode(rel: Relationship) -> Encoded:
-    """The column values of ``rel`` (without the xids). Raises
-    :class:`~zanzi.errors.InvalidContext` if the caveat context is not JSON-serialisable."""
-    r, s = rel.resource, rel.subject
-    caveat = rel.caveat
-    return (
-        r.type,
-        r.id,
-        rel.relation,
-        s.type,
-        s.id,
-        s.relation or ELLIPSIS,
-        caveat.name if caveat is not None else None,
-        encode_context(caveat.context) if caveat is not None else None,
-        to_micros(rel.expiration) if rel.expiration is not None else None,
-    )
-
-
-def decode(row: Sequence[Any]) -> Relationship:
-    """The relationship in the first nine columns of ``row`` (in :data:`COLUMNS` order)."""
-    srel = row[5]
-    caveat = Caveat(row[6], decode_context(row[7])) if row[6] is not None else None
-    return Relationship(
-        ObjectRef(row[0], row[1]),
-        row[2],
-        SubjectRef(row[3], row[4], None if srel == ELLIPSIS else srel),
-        caveat,
-        from_micros(row[8]) if row[8] is not None else None,
-    )
 
 
 def _batch_params(items: Sequence[Encoded]) -> dict[str, list[Any]]:
@@ -362,7 +326,7 @@ class PostgresWriter(Writer):
         a live relationship raises :class:`~zanzi.errors.RelationshipExists`), none of this
         call's updates stay applied and the transaction may go on. Consecutive updates with
         the same operation and distinct keys run as one set-based statement each."""
-        runs = _runs(updates)
+        runs = update_runs(updates)
         self._savepoint(lambda: self._apply(runs))
 
     def _savepoint(self, body: Callable[[], None]) -> None:
@@ -610,20 +574,3 @@ def _is_unique_violation(exc: BaseException) -> bool:
             return True
         cause = cause.__cause__
     return False
-
-
-def _runs(updates: Sequence[Update]) -> list[tuple[Operation, list[tuple[Encoded, Relationship]]]]:
-    """Split updates into maximal runs of one operation without a repeated key, so each run
-    can be applied as a batch and the order between updates of one key is kept."""
-    runs: list[tuple[Operation, list[tuple[Encoded, Relationship]]]] = []
-    keys: set[tuple[str, ...]] = set()
-    for update in updates:
-        rel = update.relationship
-        enc = encode(rel)
-        key = enc[:6]
-        if not runs or runs[-1][0] is not update.operation or key in keys:
-            runs.append((update.operation, []))
-            keys = set()
-        runs[-1][1].append((enc, rel))
-        keys.add(key)
-    return runs

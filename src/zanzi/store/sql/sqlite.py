@@ -65,9 +65,9 @@ from zanzi.store._support import (
 )
 from zanzi.store._support import assemble_changeset as _assemble
 from zanzi.store.base import Capabilities, ChangeSet, Datastore, IntRevision, Reader, Revision, Writer
-from zanzi.store.sql.common import Cursor, load_migrations, run_migrations
+from zanzi.store.sql.common import Cursor, decode, load_migrations, run_migrations
 from zanzi.store.sql.sqlite_errors import DRIVER_ERRORS, driver_errors, translate
-from zanzi.store.sql.sqlite_rw import COLUMNS, SQLiteReader, SQLiteWriter, decode
+from zanzi.store.sql.sqlite_rw import COLUMNS, SQLiteReader, SQLiteWriter
 
 __all__ = ["SQLiteDatastore", "open_sqlite", "parse_sqlite_url", "translate"]
 

@@ -16,18 +16,22 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from zanzi.errors import InvalidArgument, Unavailable
-from zanzi.model import ELLIPSIS, Caveat, ObjectRef, Operation, Relationship, SubjectRef, Update
+from zanzi.model import Operation, Relationship, Update
 from zanzi.store._support import (
     check_limit,
-    decode_context,
     dedupe,
-    encode_context,
     exists_error,
-    from_micros,
-    to_micros,
 )
 from zanzi.store.base import IntRevision, Reader, RelationshipKey, RelationshipQuery, Writer
-from zanzi.store.sql.common import chunked, placeholders, prefix_upper_bound
+from zanzi.store.sql.common import (
+    Encoded,
+    chunked,
+    decode,
+    encode,
+    placeholders,
+    prefix_upper_bound,
+    update_runs,
+)
 from zanzi.store.sql.sqlite_errors import driver_errors
 
 if TYPE_CHECKING:
@@ -64,41 +68,9 @@ _VISIBLE = (
 )
 
 # An encoded relationship: the six key columns, caveat name, caveat context JSON, expiration.
-_Encoded = tuple[str, str, str, str, str, str, str | None, str | None, int | None]
 
 
 # -- encoding ---------------------------------------------------------------------------------
-
-
-def encode(rel: Relationship) -> _Encoded:
-    """The column values of ``rel`` (without ``created_rev``). Raises
-    :class:`~zanzi.errors.InvalidContext` if the caveat context is not JSON-serialisable."""
-    r, s = rel.resource, rel.subject
-    caveat = rel.caveat
-    return (
-        r.type,
-        r.id,
-        rel.relation,
-        s.type,
-        s.id,
-        s.relation or ELLIPSIS,
-        caveat.name if caveat is not None else None,
-        encode_context(caveat.context) if caveat is not None else None,
-        to_micros(rel.expiration) if rel.expiration is not None else None,
-    )
-
-
-def decode(row: Sequence[Any]) -> Relationship:
-    """The relationship in the first nine columns of ``row`` (in :data:`COLUMNS` order)."""
-    srel = row[5]
-    caveat = Caveat(row[6], decode_context(row[7])) if row[6] is not None else None
-    return Relationship(
-        ObjectRef(row[0], row[1]),
-        row[2],
-        SubjectRef(row[3], row[4], None if srel == ELLIPSIS else srel),
-        caveat,
-        from_micros(row[8]) if row[8] is not None else None,
-    )
 
 
 def _row_key(row: Sequence[Any]) -> tuple[Any, ...]:
@@ -300,7 +272,7 @@ class SQLiteWriter(Writer):
         call's updates stay applied and the transaction may go on. Consecutive updates with
         the same operation and distinct keys run as one ``executemany`` each."""
         self._check()
-        runs = _runs(updates)
+        runs = update_runs(updates)
         conn = self._conn
         with driver_errors(writing=True):
             conn.execute("SAVEPOINT zanzi_write")
@@ -318,7 +290,7 @@ class SQLiteWriter(Writer):
                 raise
             conn.execute("RELEASE zanzi_write")
 
-    def _create(self, items: list[tuple[_Encoded, Relationship]]) -> None:
+    def _create(self, items: list[tuple[Encoded, Relationship]]) -> None:
         conn, rev = self._conn, self._revision
         conn.execute("SAVEPOINT zanzi_create")
         try:
@@ -340,7 +312,7 @@ class SQLiteWriter(Writer):
         conn.execute("RELEASE zanzi_create")
         self._inserted = True
 
-    def _touch(self, items: list[tuple[_Encoded, Relationship]]) -> None:
+    def _touch(self, items: list[tuple[Encoded, Relationship]]) -> None:
         conn, rev = self._conn, self._revision
         differs = f"{_KEY_MATCH} AND deleted_rev IS NULL AND NOT ({_SAME_ATTRS})"
         conn.executemany(
@@ -358,7 +330,7 @@ class SQLiteWriter(Writer):
         )
         self._inserted = True
 
-    def _delete_keys(self, items: list[tuple[_Encoded, Relationship]]) -> None:
+    def _delete_keys(self, items: list[tuple[Encoded, Relationship]]) -> None:
         conn, rev = self._conn, self._revision
         conn.executemany(
             f"UPDATE relationships SET deleted_rev = ? WHERE {_KEY_MATCH} AND deleted_rev IS NULL "
@@ -427,20 +399,3 @@ class SQLiteWriter(Writer):
         if not self._open:
             raise Unavailable("this transaction has already ended")
         self._ds._check_open()
-
-
-def _runs(updates: Sequence[Update]) -> list[tuple[Operation, list[tuple[_Encoded, Relationship]]]]:
-    """Split updates into maximal runs of one operation without a repeated key, so each run
-    can be applied as a batch and the order between updates of one key is kept."""
-    runs: list[tuple[Operation, list[tuple[_Encoded, Relationship]]]] = []
-    keys: set[tuple[str, ...]] = set()
-    for update in updates:
-        rel = update.relationship
-        enc = encode(rel)
-        key = enc[:6]
-        if not runs or runs[-1][0] is not update.operation or key in keys:
-            runs.append((update.operation, []))
-            keys = set()
-        runs[-1][1].append((enc, rel))
-        keys.add(key)
-    return runs
