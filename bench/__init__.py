@@ -1,0 +1,1 @@
+"""Zanzi's benchmark suite: seeded workloads, measured embedded, served and beside SpiceDB."""
