@@ -42,9 +42,14 @@ def test_shared_data_is_present() -> None:
     assert len(CAVEAT_FILES) >= 19
 
 
+@pytest.mark.parametrize("serving_index", [True, False], ids=["index", "store"])
 @pytest.mark.parametrize("path", ALL_FILES, ids=lambda p: p.stem)
-def test_scenario_passes(path: Path, datastore_url: str) -> None:
-    report = run_validation(load_validation_file(path), datastore=datastore_url)
+def test_scenario_passes(path: Path, datastore_url: str, serving_index: bool) -> None:
+    """Through the serving index and straight from the store: both must pass every scenario."""
+    report = run_validation(
+        load_validation_file(path),
+        datastore=lambda: Service.open(datastore_url, serving_index=serving_index),
+    )
     failures = [f"{o.location(path)}: {o.message}" for o in report.outcomes if not o.passed]
     assert not failures, "\n".join(failures)
     assert report.passed >= 1

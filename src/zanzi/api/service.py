@@ -36,8 +36,9 @@ from zanzi.api.tokens import TokenCodec
 from zanzi.engine.caveats import CelCaveats
 from zanzi.engine.check import DEFAULT_MAX_DEPTH, CheckMemo
 from zanzi.engine.conditions import Cond
-from zanzi.engine.core import Engine
+from zanzi.engine.core import CheckAnswer, Engine
 from zanzi.engine.index import ServingIndex
+from zanzi.engine.singleflight import SingleFlight
 from zanzi.engine.subjectset import SubjectSet
 from zanzi.engine.validation import (
     check_schema_change,
@@ -80,6 +81,7 @@ __all__ = ["CheckItem", "Service", "open"]
 DEFAULT_MAX_UPDATES = 1000
 DEFAULT_MAX_BULK_CHECK = 10_000
 DEFAULT_MAX_PRECONDITIONS = 1000
+DEFAULT_QUANTUM = 5.0  # seconds a minimize_latency read may lag behind other processes' writes
 MAX_CONTEXT_BYTES = 4096  # SpiceDB's default maximum caveat context size
 
 #: How long (seconds) the serving index keeps deleted versions for requests pinned in the past.
@@ -158,7 +160,7 @@ class Service:
         read_only: bool = False,
         clock: Callable[[], datetime] | None = None,
         serving_index: bool = True,
-        quantum: float = 0.0,
+        quantum: float = DEFAULT_QUANTUM,
     ) -> None:
         self.datastore = datastore
         self.tokens = TokenCodec(datastore)
@@ -171,7 +173,9 @@ class Service:
         self._lock = threading.Lock()
         # The serving index (engine/index.py): answers reads at revisions it holds from memory.
         # ``quantum`` is how stale a minimize_latency read may be, in seconds (SpiceDB's
-        # revision quantization): 0 asks the store for its head on every such read.
+        # revision quantization, 5 s there too): 0 asks the store for its head on every such
+        # read. A service always sees its own writes at once; at_least_as_fresh and
+        # fully_consistent are never stale.
         self.quantum = quantum
         self._use_index = serving_index and datastore.capabilities.watch
         self._serving: _Serving | None = None
@@ -179,6 +183,9 @@ class Service:
         self._history: deque[tuple[float, Revision]] = deque()
         self._tokens_cache: dict[Revision, str] = {}
         self._memos: OrderedDict[tuple[Revision, SubjectRef, int], CheckMemo] = OrderedDict()
+        # identical concurrent questions are answered once (Zanzibar's lock table)
+        self._check_flights: SingleFlight[CheckAnswer] = SingleFlight()
+        self._lookup_flights: SingleFlight[dict[str, Cond]] = SingleFlight()
 
     @classmethod
     def open(cls, url: str = "sqlite:///zanzi.db", **options: Any) -> Service:
@@ -236,9 +243,9 @@ class Service:
         if c.mode is ConsistencyMode.MINIMIZE_LATENCY:
             if fresh and serving is not None:
                 return serving.index.revision
-            return self.datastore.head_revision()
+            return self._head(serving)
         if c.mode is ConsistencyMode.FULLY_CONSISTENT:
-            return self.datastore.head_revision()
+            return self._head(serving)
         assert c.token is not None
         wanted = self.tokens.decode(c.token)
         if c.mode is ConsistencyMode.AT_EXACT_SNAPSHOT:
@@ -246,9 +253,16 @@ class Service:
             return wanted
         if fresh and serving is not None and wanted <= serving.index.revision:
             return serving.index.revision
-        head = self.datastore.head_revision()
+        head = self._head(serving)
         if wanted > head:
             self.datastore.check_revision(wanted)  # raises RevisionInFuture
+        return head
+
+    def _head(self, serving: _Serving | None) -> Revision:
+        """The store's head revision; an index already there counts as freshly confirmed."""
+        head = self.datastore.head_revision()
+        if serving is not None and head == serving.index.revision:
+            serving.index.refreshed = time.monotonic()
         return head
 
     def _view(self, consistency: Consistency | None) -> _View:
@@ -582,7 +596,15 @@ class Service:
         _check_context_size(context, "the request's caveat context")
         view = self._view(consistency)
         reader, token, engine = view.reader, view.token, view.engine
-        answer = engine.check(reader, res, permission, sub, context, memo=self._memo_for(view, sub))
+
+        def compute() -> CheckAnswer:
+            return engine.check(reader, res, permission, sub, context, memo=self._memo_for(view, sub))
+
+        if view.shareable:
+            key = (view.revision, id(engine), res, permission, sub, _context_key(context))
+            answer = self._check_flights.do(key, compute)
+        else:
+            answer = compute()
         perm, missing = _permissionship(answer.decision.allowed, answer.decision.missing)
         return CheckResult(res, permission, sub, perm, token, missing, dispatch_count=answer.stats.dispatches)
 
@@ -674,7 +696,16 @@ class Service:
             raise InvalidArgument("the limit must be positive")
         view = self._view(consistency)
         reader, token, engine = view.reader, view.token, view.engine
-        found = engine.lookup_resources(reader, resource_type, permission, sub)
+
+        def compute() -> dict[str, Cond]:
+            return engine.lookup_resources(reader, resource_type, permission, sub)
+
+        if view.shareable:
+            found = self._lookup_flights.do(
+                (view.revision, id(engine), resource_type, permission, sub), compute
+            )
+        else:
+            found = compute()
         ids = sorted(found)
         if cursor:
             ids = [i for i in ids if i > cursor]
@@ -770,6 +801,10 @@ class Service:
 def open(url: str = "sqlite:///zanzi.db", **options: Any) -> Service:  # noqa: A001 - mirrors zanzi.open
     """Open Zanzi on a datastore URL: ``sqlite:///path.db`` (default ``zanzi.db``) or ``memory://``."""
     return Service.open(url, **options)
+
+
+def _context_key(context: Mapping[str, Any] | None) -> str:
+    return json.dumps(context, sort_keys=True, default=str) if context else ""
 
 
 def _check_context_size(context: Mapping[str, Any] | None, what: str) -> None:
