@@ -38,6 +38,7 @@ from zanzi.engine.check import DEFAULT_MAX_DEPTH, CheckMemo
 from zanzi.engine.conditions import Cond
 from zanzi.engine.core import CheckAnswer, Engine
 from zanzi.engine.index import ServingIndex
+from zanzi.engine.lookup_subjects import LookupMemo
 from zanzi.engine.singleflight import SingleFlight
 from zanzi.engine.subjectset import SubjectSet
 from zanzi.engine.validation import (
@@ -89,6 +90,10 @@ _INDEX_HISTORY_SECONDS = 60.0
 #: Shared check sub-answers: how many (revision, subject) memos, and entries in one.
 _MEMO_SUBJECTS = 4096
 _MEMO_ENTRIES = 50_000
+#: Shared subject sets of recursive relations: how many (revision, subject kind), and how many
+#: subjects one may hold before it starts afresh.
+_CLOSURE_KINDS = 16
+_CLOSURE_SUBJECTS = 2_000_000
 
 RefLike = str | ObjectRef
 SubjectLike = str | SubjectRef | ObjectRef
@@ -183,6 +188,7 @@ class Service:
         self._history: deque[tuple[float, Revision]] = deque()
         self._tokens_cache: dict[Revision, str] = {}
         self._memos: OrderedDict[tuple[Revision, SubjectRef, int], CheckMemo] = OrderedDict()
+        self._closures: OrderedDict[tuple[Revision, int, str, str | None], LookupMemo] = OrderedDict()
         # identical concurrent questions are answered once (Zanzibar's lock table)
         self._check_flights: SingleFlight[CheckAnswer] = SingleFlight()
         self._lookup_flights: SingleFlight[dict[str, Cond]] = SingleFlight()
@@ -346,6 +352,22 @@ class Service:
                 memos[key] = memo
                 while len(memos) > _MEMO_SUBJECTS:
                     memos.popitem(last=False)
+        return memo
+
+    def _closures_for(self, view: _View, subject: SubjectRef) -> LookupMemo | None:
+        """The shared subject sets of recursive relations for subjects of ``subject``'s kind at
+        the view's revision (bounded), or ``None`` when answers must not be shared."""
+        if not view.shareable or not view.engine.ts.recursive:
+            return None
+        key = (view.revision, id(view.engine), subject.type, subject.relation)
+        closures = self._closures
+        memo = closures.get(key)
+        if memo is None or memo.size > _CLOSURE_SUBJECTS:
+            memo = LookupMemo()
+            with self._lock:
+                closures[key] = memo
+                while len(closures) > _CLOSURE_KINDS:
+                    closures.popitem(last=False)
         return memo
 
     def _after_write(self, revision: Revision) -> None:
@@ -598,7 +620,15 @@ class Service:
         reader, token, engine = view.reader, view.token, view.engine
 
         def compute() -> CheckAnswer:
-            return engine.check(reader, res, permission, sub, context, memo=self._memo_for(view, sub))
+            return engine.check(
+                reader,
+                res,
+                permission,
+                sub,
+                context,
+                memo=self._memo_for(view, sub),
+                closures=self._closures_for(view, sub),
+            )
 
         if view.shareable:
             key = (view.revision, id(engine), res, permission, sub, _context_key(context))
@@ -636,6 +666,7 @@ class Service:
                     item.subject,
                     item.context or context,
                     memo=self._memo_for(view, item.subject),
+                    closures=self._closures_for(view, item.subject),
                 )
             except ZanziError as exc:
                 results.append(

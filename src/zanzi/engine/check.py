@@ -14,10 +14,12 @@ instead, which lookups use). A chain deeper than the depth limit always raises i
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from zanzi.engine.conditions import Cond, all_of, both, either, negate
 from zanzi.engine.reader import RelationshipReader, relationship_condition
+from zanzi.engine.subjectset import SubjectSet
 from zanzi.engine.typesystem import DirectPlan, TypeSystem
 from zanzi.errors import InvalidArgument, MaxDepthExceeded
 from zanzi.model import ELLIPSIS, Relationship, SubjectRef
@@ -69,6 +71,7 @@ class CheckRun:
         max_depth: int = DEFAULT_MAX_DEPTH,
         cycles_are_errors: bool = True,
         memo: CheckMemo | None = None,
+        closures: Callable[[str, str, str, int], SubjectSet | None] | None = None,
     ) -> None:
         if subject.is_wildcard:
             raise InvalidArgument(
@@ -82,6 +85,10 @@ class CheckRun:
         self._shapes = getattr(reader, "shapes", None)
         self._live = getattr(reader, "live", None)
         self._kinds = ts.kinds
+        # Recursive nodes (nested groups, folder chains) answered from a shared subject set:
+        # depth-independent once computed (in the spirit of Zanzibar's Leopard index).
+        self._closures = closures if closures is not None and ts.recursive else None
+        self._recursive = ts.recursive
         self.subject = subject
         self.max_depth = max_depth
         self.cycles_are_errors = cycles_are_errors
@@ -122,6 +129,13 @@ class CheckRun:
         s = self.subject
         if s.relation == r and s.id == i and s.type == t:
             return True
+        if self._closures is not None and (t, r) in self._recursive and key not in self._stack:
+            closure = self._closures(t, i, r, depth)
+            if closure is not None:
+                self.stats.memo_hits += 1
+                answer = closure.member(s.id)
+                self._memo[key] = answer
+                return answer
         index = self._stack.get(key)
         if index is not None:
             self._cycle = key

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,12 +10,12 @@ from zanzi.engine.check import DEFAULT_MAX_DEPTH, CheckMemo, CheckRun, CheckStat
 from zanzi.engine.conditions import CaveatEvaluator, Cond, Decision, decide
 from zanzi.engine.expand import ExpandRun
 from zanzi.engine.lookup_resources import LookupResourcesRun
-from zanzi.engine.lookup_subjects import LookupSubjectsRun
+from zanzi.engine.lookup_subjects import LookupMemo, LookupSubjectsRun
 from zanzi.engine.reader import RelationshipReader
 from zanzi.engine.subjectset import SubjectSet
 from zanzi.engine.typesystem import TypeSystem
 from zanzi.engine.validation import validate_permission_reference, validate_subject_reference
-from zanzi.errors import InvalidArgument
+from zanzi.errors import InvalidArgument, MaxDepthExceeded
 from zanzi.model import ExpandTree, ObjectRef, SubjectRef
 from zanzi.schema import ir
 
@@ -62,14 +62,41 @@ class Engine:
         context: Mapping[str, Any] | None = None,
         *,
         memo: CheckMemo | None = None,
+        closures: LookupMemo | None = None,
     ) -> CheckAnswer:
         """``memo`` shares sub-answers with other checks of the same subject at the same
-        revision (see :class:`~zanzi.engine.check.CheckMemo`)."""
+        revision (see :class:`~zanzi.engine.check.CheckMemo`); ``closures`` shares the subject
+        sets of recursive relations (nested groups, chains) with every check of subjects of
+        the same type at the same revision."""
         validate_permission_reference(self.ts, resource.type, permission)
         validate_subject_reference(self.ts, subject.type, subject.relation)
-        run = CheckRun(self.ts, reader, subject, max_depth=self.max_depth, memo=memo)
+        closure_fn = None
+        if closures is not None and self.ts.recursive:
+            closure_fn = self._closure_fn(reader, subject, closures)
+        run = CheckRun(self.ts, reader, subject, max_depth=self.max_depth, memo=memo, closures=closure_fn)
         cond = run.check(resource.type, resource.id, permission)
         return CheckAnswer(cond, self.decide(cond, context), run.stats)
+
+    def _closure_fn(
+        self, reader: RelationshipReader, subject: SubjectRef, memo: LookupMemo
+    ) -> Callable[[str, str, str, int], SubjectSet | None]:
+        def closure(t: str, i: str, r: str, depth: int) -> SubjectSet | None:
+            # The subject set must fit in the depth the check has left.
+            run = LookupSubjectsRun(
+                self.ts,
+                reader,
+                subject.type,
+                subject.relation,
+                max_depth=self.max_depth - depth + 1,
+                memo=memo,
+            )
+            try:
+                found = run.lookup(t, i, r)
+            except MaxDepthExceeded:
+                return None  # the check walks on, and reports the depth itself
+            return None if (t, i, r) in memo.cyclic else found
+
+        return closure
 
     def expand(
         self, reader: RelationshipReader, resource: ObjectRef, permission: str, *, recursive: bool = False

@@ -16,10 +16,23 @@ from zanzi.errors import MaxDepthExceeded
 from zanzi.schema import ir
 from zanzi.store.base import RelationshipQuery
 
-__all__ = ["LookupSubjectsRun"]
+__all__ = ["LookupMemo", "LookupSubjectsRun"]
 
 _NO_FLOOR = 1 << 30
 Key = tuple[str, str, str]
+
+
+class LookupMemo:
+    """Subject sets of one subject type at one revision, shareable between requests.
+    ``cyclic`` names the keys whose computation met cyclic data (a check must not take its
+    answer from them: SpiceDB reports such checks as too deep)."""
+
+    __slots__ = ("cyclic", "results", "size")
+
+    def __init__(self) -> None:
+        self.results: dict[Key, SubjectSet] = {}
+        self.cyclic: set[Key] = set()
+        self.size = 0  # subjects held, roughly: bounds the memory a cache spends on it
 
 
 class LookupSubjectsRun:
@@ -33,13 +46,16 @@ class LookupSubjectsRun:
         subject_relation: str | None = None,
         *,
         max_depth: int = DEFAULT_MAX_DEPTH,
+        memo: LookupMemo | None = None,
     ) -> None:
         self.ts = ts
         self.reader = reader
         self.subject_type = subject_type
         self.subject_relation = subject_relation
         self.max_depth = max_depth
-        self._memo: dict[Key, SubjectSet] = {}
+        self._shared = memo if memo is not None else LookupMemo()
+        self._memo: dict[Key, SubjectSet] = self._shared.results
+        self._cycle = False
         self._stack: dict[Key, int] = {}
         self._floor = _NO_FLOOR
         self.dispatches = 0
@@ -52,10 +68,13 @@ class LookupSubjectsRun:
         key = (t, i, r)
         memo = self._memo.get(key)
         if memo is not None:
+            if key in self._shared.cyclic:
+                self._cycle = True
             return memo
         index = self._stack.get(key)
         if index is not None:
             self._floor = min(self._floor, index)
+            self._cycle = True
             return SubjectSet()
         if depth > self.max_depth:
             raise MaxDepthExceeded(
@@ -67,6 +86,7 @@ class LookupSubjectsRun:
         my_index = len(self._stack)
         self._stack[key] = my_index
         saved, self._floor = self._floor, _NO_FLOOR
+        cycle_before, self._cycle = self._cycle, False
         try:
             member = self.ts.member(t, r)
             if isinstance(member, ir.Relation):
@@ -81,6 +101,10 @@ class LookupSubjectsRun:
         tainted = self._floor < my_index
         if not tainted:
             self._memo[key] = result
+            self._shared.size += len(result.concrete) + len(result.excluded) + 1
+            if self._cycle:
+                self._shared.cyclic.add(key)
+        self._cycle = self._cycle or cycle_before
         self._floor = min(saved, self._floor) if tainted else saved
         return result
 

@@ -95,6 +95,7 @@ class TypeSystem:
                     dict.fromkeys((a.type, a.relation) for a in rel.allowed if a.relation is not None)
                 )
         self._build_reverse()
+        self.recursive: frozenset[tuple[str, str]] = frozenset(self._recursive_nodes())
 
     # -- lookups ------------------------------------------------------------------------------
 
@@ -156,6 +157,73 @@ class TypeSystem:
 
     def has_caveats(self, type_name: str, relation: str) -> bool:
         return any(a.caveat is not None for a in self.allowed.get((type_name, relation), ()))
+
+    # -- recursion ----------------------------------------------------------------------------
+
+    def _dependencies(self, type_name: str, name: str) -> list[tuple[str, str]]:
+        """The (type, relation/permission) nodes that a node's members come from."""
+        allowed = self.allowed.get((type_name, name))
+        if allowed is not None:
+            return [(a.type, a.relation) for a in allowed if a.relation is not None]
+        rewrite = self.kinds.get((type_name, name))
+        out: list[tuple[str, str]] = []
+        if rewrite is None:
+            return out
+        for node in ir.walk(rewrite):
+            if isinstance(node, ir.ComputedUserset):
+                out.append((type_name, node.relation))
+            elif isinstance(node, ir.Arrow):
+                out.append((type_name, node.tupleset))
+                for subject_type in self.tupleset_subject_types(type_name, node.tupleset):
+                    if self.has(subject_type, node.computed):
+                        out.append((subject_type, node.computed))
+        return out
+
+    def _recursive_nodes(self) -> set[tuple[str, str]]:
+        """Nodes on a cycle of the dependency graph (nested groups, folder chains...): Tarjan's
+        strongly connected components, iteratively."""
+        nodes = list(self.kinds)
+        graph = {n: [d for d in self._dependencies(*n) if d in self.kinds] for n in nodes}
+        index: dict[tuple[str, str], int] = {}
+        low: dict[tuple[str, str], int] = {}
+        on_stack: set[tuple[str, str]] = set()
+        stack: list[tuple[str, str]] = []
+        out: set[tuple[str, str]] = set()
+        counter = 0
+        for root in nodes:
+            if root in index:
+                continue
+            work: list[tuple[tuple[str, str], int]] = [(root, 0)]
+            while work:
+                node, child = work.pop()
+                if child == 0:
+                    index[node] = low[node] = counter
+                    counter += 1
+                    stack.append(node)
+                    on_stack.add(node)
+                succ = graph[node]
+                if child < len(succ):
+                    work.append((node, child + 1))
+                    nxt = succ[child]
+                    if nxt not in index:
+                        work.append((nxt, 0))
+                    elif nxt in on_stack:
+                        low[node] = min(low[node], index[nxt])
+                    continue
+                if low[node] == index[node]:
+                    component = []
+                    while True:
+                        member = stack.pop()
+                        on_stack.discard(member)
+                        component.append(member)
+                        if member == node:
+                            break
+                    if len(component) > 1 or node in graph[node]:
+                        out.update(component)
+                if work:
+                    parent = work[-1][0]
+                    low[parent] = min(low[parent], low[node])
+        return out
 
     # -- reverse graph ------------------------------------------------------------------------
 

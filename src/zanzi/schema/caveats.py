@@ -332,5 +332,3 @@ def _convert(value: Any, t: CaveatType, path: str) -> Any:
 def convert_context(types: Mapping[str, CaveatType], context: Mapping[str, Any]) -> dict[str, Any]:
     """The parameters of ``context`` converted to their caveat types; other keys are dropped."""
     return {k: _convert(v, types[k], k) for k, v in context.items() if k in types}
-
-
