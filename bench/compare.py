@@ -3,8 +3,9 @@ and each figure as a ratio to the SpiceDB engine's.
 
 A case is ``{"workload", "mode", "rows", "answers"}`` as a worker returns it. :func:`annotate`
 fills each row's ``answers`` (``ok S150 R150``: 150 answers compared with SpiceDB's and 150
-with the reference, all equal; ``DISAGREE S3/150``: 3 of 150 differ) and ``vs_spicedb``, and
-returns every disagreement found.
+with the reference, all equal; ``DISAGREE S3/150``: 3 of 150 differ; ``S?5``: 5 probes the
+SpiceDB engine did not answer, a timeout or an error of its own, so nothing to compare) and
+``vs_spicedb``, and returns every disagreement found.
 """
 
 from __future__ import annotations
@@ -60,7 +61,16 @@ def annotate(cases: list[Case]) -> list[dict[str, Any]]:
             for tag, name, theirs, is_ref in against:
                 if not theirs:
                     continue
-                n, keys = diff(answers[key], theirs, is_ref)
+                ours = answers[key]
+                unanswered: list[str] = []
+                if name == "spicedb":
+                    unanswered = _spicedb_errors(ours, theirs)
+                elif case["mode"] == "spicedb":  # its own failures show as ERRORS, not as disagreement
+                    unanswered = _spicedb_errors(theirs, ours)
+                if unanswered:
+                    parts.append(f"{tag}?{len(unanswered)}")
+                    ours = {k: v for k, v in ours.items() if k not in unanswered}
+                n, keys = diff(ours, theirs, is_ref)
                 if not n:
                     continue
                 if keys:
@@ -73,7 +83,7 @@ def annotate(cases: list[Case]) -> list[dict[str, Any]]:
                             "op": key,
                             "against": name,
                             "probe": k,
-                            "answer": answers[key][k],
+                            "answer": ours[k],
                             "expected": theirs[k],
                         }
                         for k in keys[:5]
@@ -90,6 +100,12 @@ def annotate(cases: list[Case]) -> list[dict[str, Any]]:
             else:
                 row["answers"] = ("ok " + " ".join(parts)) if parts else "unchecked"
     return disagreements
+
+
+def _spicedb_errors(zanzi: dict[str, str], spicedb: dict[str, str]) -> list[str]:
+    """Probes the SpiceDB engine failed (a deadline, say) where Zanzi answered: not comparable."""
+    failed = [k for k, v in spicedb.items() if v.startswith("error")]
+    return [k for k in failed if not zanzi.get(k, "error").startswith("error")]
 
 
 def _stale(answers: dict[str, dict[str, str]], key: str) -> int:

@@ -294,30 +294,29 @@ class Relationship:
                 f"invalid relationship {text!r}: expected "
                 "resource_type:id#relation@subject_type:id[#subject_relation][caveat][expiration]"
             )
+        rtype, rid, rel, stype, subject_id, srel, caveat_name, ctx, exp = match.groups()
         # The pattern already checked the characters; only the length is left.
-        subject_id = match["sid"]
-        if len(match["rid"]) > MAX_ID_LENGTH or len(subject_id) > MAX_ID_LENGTH:
-            validate_object_id(match["rid"], what="resource id")
+        if len(rid) > MAX_ID_LENGTH or len(subject_id) > MAX_ID_LENGTH:
+            validate_object_id(rid, what="resource id")
             validate_subject_id(subject_id)
-        srel = match["srel"]
         caveat = None
-        if match["caveat"]:
+        if caveat_name:
             context: dict[str, Any] = {}
-            if match["ctx"]:
+            if ctx:
                 try:
-                    context = json.loads(match["ctx"])
+                    context = json.loads(ctx)
                 except json.JSONDecodeError as exc:
                     raise InvalidRelationship(f"invalid caveat context JSON in {text!r}: {exc}") from None
                 if not isinstance(context, dict):
                     raise InvalidRelationship(f"caveat context in {text!r} must be a JSON object")
-            caveat = Caveat(match["caveat"], context)
-        expiration = parse_timestamp(match["exp"]) if match["exp"] else None
-        subject = SubjectRef(match["stype"], subject_id, None if srel in (None, ELLIPSIS) else srel)
-        if subject.is_wildcard and subject.relation is not None:
+            caveat = Caveat(caveat_name, context)
+        expiration = parse_timestamp(exp) if exp else None
+        if subject_id == WILDCARD_ID and srel is not None and srel != ELLIPSIS:
             raise InvalidRelationship(
                 f"invalid relationship {text!r}: a wildcard subject cannot have a relation"
             )
-        return cls(ObjectRef(match["rtype"], match["rid"]), match["rel"], subject, caveat, expiration)
+        subject = SubjectRef(stype, subject_id, None if srel in (None, ELLIPSIS) else srel)
+        return cls(ObjectRef(rtype, rid), rel, subject, caveat, expiration)
 
     def validate(self) -> Relationship:
         """Check every name and id; raise :class:`InvalidRelationship` on the first bad one."""

@@ -92,6 +92,25 @@ def test_a_planted_disagreement_is_flagged(memory: dict[str, Any]) -> None:
     assert "DISAGREE" in report.table(ours["rows"])
 
 
+def test_a_spicedb_timeout_is_unanswered_not_a_disagreement(memory: dict[str, Any]) -> None:
+    ours = copy.deepcopy(memory)
+    theirs = copy.deepcopy(memory) | {"mode": "spicedb"}
+    theirs["rows"] = copy.deepcopy(memory["rows"])
+    deadline = "error: rpc error: code = DeadlineExceeded desc = context deadline exceeded"
+    theirs["answers"]["bulk|bulk check"] = {k: deadline for k in theirs["answers"]["bulk|bulk check"]}
+    n = len(theirs["answers"]["bulk|bulk check"])
+
+    assert compare.annotate([ours, theirs]) == []
+    assert _row(ours, "bulk")["answers"] == f"ok S?{n} R{n}"
+    assert _row(theirs, "bulk")["answers"].startswith(f"ok R?{n}")
+    # while a wrong answer beside a timeout is still caught
+    probe = next(iter(ours["answers"]["check|check"]))
+    theirs["answers"]["check|check"][probe] = deadline
+    ours["answers"]["check|check"][next(k for k in ours["answers"]["check|check"] if k != probe)] = "maybe"
+    found = [(d["op"], d["against"]) for d in compare.annotate([ours, theirs]) if d["mode"] == "memory"]
+    assert found == [("check|check", "spicedb"), ("check|check", "reference")]
+
+
 def test_a_wrong_reference_count_is_flagged(memory: dict[str, Any]) -> None:
     ours = copy.deepcopy(memory)
     ref = next(k for k in ours["answers"] if k.startswith("ref|ls|"))

@@ -562,10 +562,31 @@ class Service:
         with self.datastore.transaction() as tx:
             engine = self._engine_for(tx.read_schema())
 
+            # A parsed string is well-formed already, so only its shape (types, relation,
+            # subject relation, wildcard, caveat, expiration) meets the schema: check each shape
+            # once. A caveat context is checked every time, and so is a Relationship object.
+            shapes: set[tuple[object, ...]] = set()
+
             def validated() -> Iterator[Relationship]:
                 for item in relationships:
                     rel = Relationship.parse(item)
-                    self._validate_update(engine, rel, well_formed=isinstance(item, str))
+                    s, caveat = rel.subject, rel.caveat
+                    shape = (
+                        rel.resource.type,
+                        rel.relation,
+                        s.type,
+                        s.relation,
+                        s.is_wildcard,
+                        caveat.name if caveat is not None else None,
+                        rel.expiration is not None,
+                    )
+                    well_formed = isinstance(item, str)
+                    if well_formed and shape in shapes and (caveat is None or not caveat.context):
+                        yield rel
+                        continue
+                    self._validate_update(engine, rel, well_formed=well_formed)
+                    if well_formed:
+                        shapes.add(shape)
                     yield rel
 
             count = tx.bulk_create(validated())

@@ -13,10 +13,12 @@ from zanzi import errors
 from zanzi.api.service import CheckItem, Service
 from zanzi.model import (
     Consistency,
+    ObjectRef,
     Operation,
     Permissionship,
     Precondition,
     Relationship,
+    SubjectRef,
     Update,
 )
 from zanzi.store.base import IntRevision
@@ -253,6 +255,23 @@ def test_bad_relationship_is_refused_and_nothing_is_written(db: Service, rel: st
     with pytest.raises(kind):
         db.write_relationships(["document:memo#viewer@user:fine", rel])
     assert snapshot(db) == before
+    # a bulk import checks each shape once: the same error after good ones of other shapes
+    good = [f"document:bulk{i}#viewer@user:u{i}" for i in range(50)]
+    with pytest.raises(kind):
+        db.import_relationships([*good, "document:bulk#owner@user:a", rel, "document:after#viewer@user:x"])
+    assert snapshot(db) == before
+
+
+def test_import_checks_relationship_objects_whose_shape_was_seen(db: Service) -> None:
+    before = snapshot(db)
+    # built directly, so never parsed: the same shape as the strings before it, a bad id
+    bad_id = Relationship(ObjectRef("document", "not ok"), "viewer", SubjectRef("user", "fine"))
+    with pytest.raises(errors.InvalidRelationship):
+        db.import_relationships(
+            ["document:a#viewer@user:b", Relationship.parse("document:c#viewer@user:d"), bad_id]
+        )
+    assert snapshot(db) == before
+    assert db.import_relationships(["document:a#viewer@user:b", "document:c#viewer@user:d"]).count == 2
 
 
 def test_duplicates_limits_create_and_preconditions(db: Service) -> None:

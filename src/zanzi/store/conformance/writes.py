@@ -9,7 +9,7 @@ import pytest
 from zanzi.errors import RelationshipExists
 from zanzi.model import Caveat, Update
 from zanzi.store.base import Datastore
-from zanzi.store.conformance._base import DATASET, ConformanceBase, Q, read, strings, write
+from zanzi.store.conformance._base import DATASET, ConformanceBase, Q, read, rel, strings, write
 
 
 class WriteTests(ConformanceBase):
@@ -178,6 +178,35 @@ class WriteTests(ConformanceBase):
         assert read(ds) == {"doc:one#viewer@user:alice"}
 
     # -- rollback ---------------------------------------------------------------------------
+
+    # -- bulk create ----------------------------------------------------------------------------
+
+    def test_bulk_create_across_batches(self, ds: Datastore) -> None:
+        count = 12_345  # more than one batch of every backend's bulk loader
+        with ds.transaction() as tx:
+            assert tx.bulk_create(rel(f"doc:d{i}#viewer@user:u{i % 97}") for i in range(count)) == count
+            assert tx.bulk_create([]) == 0
+        snapshot = ds.snapshot(tx.revision)
+        assert len(list(snapshot.query(Q(resource_type="doc")))) == count
+        assert strings(snapshot.query(Q(resource_type="doc", resource_ids=("d12344",)))) == {
+            "doc:d12344#viewer@user:u25"
+        }
+
+    def test_bulk_create_of_a_live_or_repeated_key_raises_and_names_it(self, ds: Datastore) -> None:
+        before = write(ds, Update.create("doc:live#viewer@user:a"))
+        many = [rel(f"doc:n{i}#viewer@user:a") for i in range(3000)]
+        with pytest.raises(RelationshipExists, match="doc:live#viewer@user:a"), ds.transaction() as tx:
+            tx.bulk_create([*many, rel("doc:live#viewer@user:a[cav]"), rel("doc:z#viewer@user:a")])
+        with pytest.raises(RelationshipExists, match="doc:twice#viewer@user:a"), ds.transaction() as tx:
+            tx.bulk_create([rel("doc:twice#viewer@user:a"), *many, rel("doc:twice#viewer@user:a")])
+        assert ds.head_revision() == before
+        assert read(ds) == {"doc:live#viewer@user:a"}
+
+    def test_bulk_create_over_an_expired_relationship(self, ds: Datastore) -> None:
+        write(ds, Update.create("doc:gone#viewer@user:a[expiration:2000-01-01T00:00:00Z]"))
+        with ds.transaction() as tx:
+            assert tx.bulk_create([rel("doc:gone#viewer@user:a"), rel("doc:y#viewer@user:b[cav]")]) == 2
+        assert read(ds) == {"doc:gone#viewer@user:a", "doc:y#viewer@user:b[cav]"}
 
     def test_exception_rolls_everything_back(self, ds: Datastore) -> None:
         base = write(ds, "doc:one#viewer@user:alice", "doc:two#viewer@user:bob", schema="v1")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from zanzi.errors import InvalidArgument, Unavailable
@@ -22,7 +22,7 @@ from zanzi.store._support import (
     dedupe,
     exists_error,
 )
-from zanzi.store.base import IntRevision, Reader, RelationshipKey, RelationshipQuery, Writer
+from zanzi.store.base import BULK_CHUNK, IntRevision, Reader, RelationshipKey, RelationshipQuery, Writer
 from zanzi.store.sql.common import (
     Encoded,
     chunked,
@@ -59,6 +59,8 @@ _KEY_MATCH = (
     "AND subject_relation = ?"
 )
 _SAME_ATTRS = "caveat_name IS ? AND caveat_context IS ? AND expiration IS ?"
+#: Rows per ``executemany`` in :meth:`SQLiteWriter.bulk_create`.
+_BULK_ROWS = 10_000
 _INSERT = f"INSERT INTO relationships ({COLUMNS}, created_rev) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 # Snapshot visibility. The unary `+` keeps the planner from using the revision and expiration
 # indexes (meant for the changelog and GC) instead of the forward / reverse ones.
@@ -289,6 +291,38 @@ class SQLiteWriter(Writer):
                 conn.execute("RELEASE zanzi_write")
                 raise
             conn.execute("RELEASE zanzi_write")
+
+    def bulk_create(self, relationships: Iterable[Relationship]) -> int:
+        """CREATE many relationships with one ``executemany`` per :data:`_BULK_ROWS` rows (a
+        savepoint each). A batch that hits a live key, an expired one or a repeated one is
+        redone through :meth:`write`, which retires expired rows and names the one that exists."""
+        self._check()
+        count = 0
+        iterator = iter(relationships)
+        conn, rev = self._conn, self._revision
+        while True:
+            batch = list(itertools.islice(iterator, _BULK_ROWS))
+            if not batch:
+                return count
+            with driver_errors(writing=True):
+                conn.execute("SAVEPOINT zanzi_bulk")
+                try:
+                    conn.executemany(_INSERT, [(*encode(rel), rev) for rel in batch])
+                except sqlite3.IntegrityError:
+                    conn.execute("ROLLBACK TO zanzi_bulk")
+                    conn.execute("RELEASE zanzi_bulk")
+                    for start in range(0, len(batch), BULK_CHUNK):
+                        self.write(
+                            [Update(Operation.CREATE, rel) for rel in batch[start : start + BULK_CHUNK]]
+                        )
+                except BaseException:
+                    conn.execute("ROLLBACK TO zanzi_bulk")
+                    conn.execute("RELEASE zanzi_bulk")
+                    raise
+                else:
+                    conn.execute("RELEASE zanzi_bulk")
+                    self._inserted = True
+            count += len(batch)
 
     def _create(self, items: list[tuple[Encoded, Relationship]]) -> None:
         conn, rev = self._conn, self._revision
