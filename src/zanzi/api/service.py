@@ -184,6 +184,7 @@ class Service:
         self.quantum = quantum
         self._use_index = serving_index and datastore.capabilities.watch
         self._serving: _Serving | None = None
+        self._latest_view: _View | None = None  # see _view
         self._serving_lock = threading.Lock()
         self._history: deque[tuple[float, Revision]] = deque()
         self._tokens_cache: dict[Revision, str] = {}
@@ -274,6 +275,21 @@ class Service:
     def _view(self, consistency: Consistency | None) -> _View:
         """The reader, token and engine of one request: from the serving index when it holds
         the chosen revision, from a store snapshot otherwise."""
+        latest = consistency is None or consistency.mode is ConsistencyMode.MINIMIZE_LATENCY
+        if latest:
+            # The common case: the index's freshly confirmed revision, with no expiring data
+            # (so the clock plays no part). Its view is immutable: every request shares it.
+            view, serving = self._latest_view, self._serving
+            if (
+                view is not None
+                and serving is not None
+                and view.engine is serving.engine
+                and view.revision == serving.index.revision
+                and self.quantum > 0
+                and time.monotonic() - serving.index.refreshed < self.quantum
+                and serving.index.expiring == 0
+            ):
+                return view
         revision = self._revision_for(consistency)
         now = self.now()
         store_reader = self.datastore.snapshot(revision, now=now)
@@ -281,7 +297,10 @@ class Service:
         if serving is not None:
             reader: Reader = serving.index.reader(revision, now, store_reader)
             shareable = serving.index.expiring == 0
-            return _View(reader, self._token(revision), serving.engine, revision, shareable)
+            view = _View(reader, self._token(revision), serving.engine, revision, shareable)
+            if latest and shareable:
+                self._latest_view = view
+            return view
         engine = self._engine_for(store_reader.read_schema())
         return _View(store_reader, self._token(revision), engine, revision)
 

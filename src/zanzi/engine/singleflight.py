@@ -17,12 +17,13 @@ T = TypeVar("T")
 
 
 class _Flight(Generic[T]):
-    __slots__ = ("done", "error", "result")
+    __slots__ = ("error", "result", "waiter")
 
     def __init__(self) -> None:
-        self.done = threading.Event()
         self.result: T | None = None
         self.error: BaseException | None = None
+        # Made by the first follower only: a call nobody else asks costs no event.
+        self.waiter: threading.Event | None = None
 
 
 class SingleFlight(Generic[T]):
@@ -36,11 +37,15 @@ class SingleFlight(Generic[T]):
     def do(self, key: Hashable, compute: Callable[[], T]) -> T:
         with self._lock:
             flight = self._flights.get(key)
-            leader = flight is None
             if flight is None:
                 flight = self._flights[key] = _Flight()
-        if not leader:
-            flight.done.wait()
+                waiter = None
+            else:
+                waiter = flight.waiter
+                if waiter is None:
+                    waiter = flight.waiter = threading.Event()
+        if waiter is not None:  # a follower: the leader sets the event after leaving the table
+            waiter.wait()
             self.shared += 1
             if flight.error is not None:
                 raise flight.error
@@ -54,4 +59,6 @@ class SingleFlight(Generic[T]):
         finally:
             with self._lock:
                 self._flights.pop(key, None)
-            flight.done.set()
+                waiter = flight.waiter
+            if waiter is not None:
+                waiter.set()
