@@ -202,6 +202,22 @@ class WriteTests(ConformanceBase):
         assert ds.head_revision() == before
         assert read(ds) == {"doc:live#viewer@user:a"}
 
+    def test_bulk_create_into_a_new_store_with_a_repeated_key(self, ds: Datastore) -> None:
+        before = ds.head_revision()
+        many = [rel(f"doc:n{i}#viewer@user:a") for i in range(3000)]
+        with pytest.raises(RelationshipExists, match="doc:twice#viewer@user:a"), ds.transaction() as tx:
+            tx.bulk_create([rel("doc:twice#viewer@user:a"), *many, rel("doc:twice#viewer@user:a[cav]")])
+        assert ds.head_revision() == before
+        assert read(ds) == set()
+        # the failed call leaves its transaction usable, with every constraint in place
+        with ds.transaction() as tx:
+            with pytest.raises(RelationshipExists):
+                tx.bulk_create([rel("doc:x#viewer@user:a"), rel("doc:x#viewer@user:a")])
+            assert tx.bulk_create(many[:10]) == 10
+            with pytest.raises(RelationshipExists):
+                tx.write([Update.create("doc:n1#viewer@user:a")])
+        assert read(ds) == {str(r) for r in many[:10]}
+
     def test_bulk_create_over_an_expired_relationship(self, ds: Datastore) -> None:
         write(ds, Update.create("doc:gone#viewer@user:a[expiration:2000-01-01T00:00:00Z]"))
         with ds.transaction() as tx:

@@ -295,8 +295,48 @@ class SQLiteWriter(Writer):
     def bulk_create(self, relationships: Iterable[Relationship]) -> int:
         """CREATE many relationships with one ``executemany`` per :data:`_BULK_ROWS` rows (a
         savepoint each). A batch that hits a live key, an expired one or a repeated one is
-        redone through :meth:`write`, which retires expired rows and names the one that exists."""
+        redone through :meth:`write`, which retires expired rows and names the one that exists.
+
+        Into a table with no rows at all (a new store's first import) the rows go in with the
+        table's indexes dropped, and the indexes are built afterwards from sorted runs: several
+        times faster than updating them row by row once they outgrow the page cache. A repeated
+        key then shows when the unique index is built; it is named, and everything returns to
+        the state before the call (indexes included)."""
         self._check()
+        conn = self._conn
+        with driver_errors(writing=True):
+            if conn.execute("SELECT 1 FROM relationships LIMIT 1").fetchone() is not None:
+                return self._bulk_insert(relationships)
+            conn.execute("SAVEPOINT zanzi_bulk_fresh")
+            try:
+                indexes = conn.execute(
+                    "SELECT name, sql FROM sqlite_master WHERE type = 'index' "
+                    "AND tbl_name = 'relationships' AND sql IS NOT NULL ORDER BY name"
+                ).fetchall()
+                for name, _ in indexes:
+                    conn.execute(f'DROP INDEX "{name}"')
+                count = self._bulk_insert(relationships)
+                for _, sql in indexes:
+                    conn.execute(sql)
+            except BaseException as exc:
+                repeated = self._repeated_key() if isinstance(exc, sqlite3.IntegrityError) else None
+                conn.execute("ROLLBACK TO zanzi_bulk_fresh")
+                conn.execute("RELEASE zanzi_bulk_fresh")
+                if repeated is not None:
+                    raise exists_error(repeated) from None
+                raise
+            conn.execute("RELEASE zanzi_bulk_fresh")
+            return count
+
+    def _repeated_key(self) -> Relationship | None:
+        """A key imported twice (the reason a unique index could not be built)."""
+        row = self._conn.execute(
+            f"SELECT {COLUMNS} FROM relationships WHERE deleted_rev IS NULL "
+            f"GROUP BY {_KEY} HAVING count(*) > 1 LIMIT 1"
+        ).fetchone()
+        return decode(row) if row is not None else None
+
+    def _bulk_insert(self, relationships: Iterable[Relationship]) -> int:
         count = 0
         iterator = iter(relationships)
         conn, rev = self._conn, self._revision
@@ -304,24 +344,21 @@ class SQLiteWriter(Writer):
             batch = list(itertools.islice(iterator, _BULK_ROWS))
             if not batch:
                 return count
-            with driver_errors(writing=True):
-                conn.execute("SAVEPOINT zanzi_bulk")
-                try:
-                    conn.executemany(_INSERT, [(*encode(rel), rev) for rel in batch])
-                except sqlite3.IntegrityError:
-                    conn.execute("ROLLBACK TO zanzi_bulk")
-                    conn.execute("RELEASE zanzi_bulk")
-                    for start in range(0, len(batch), BULK_CHUNK):
-                        self.write(
-                            [Update(Operation.CREATE, rel) for rel in batch[start : start + BULK_CHUNK]]
-                        )
-                except BaseException:
-                    conn.execute("ROLLBACK TO zanzi_bulk")
-                    conn.execute("RELEASE zanzi_bulk")
-                    raise
-                else:
-                    conn.execute("RELEASE zanzi_bulk")
-                    self._inserted = True
+            conn.execute("SAVEPOINT zanzi_bulk")
+            try:
+                conn.executemany(_INSERT, [(*encode(rel), rev) for rel in batch])
+            except sqlite3.IntegrityError:
+                conn.execute("ROLLBACK TO zanzi_bulk")
+                conn.execute("RELEASE zanzi_bulk")
+                for start in range(0, len(batch), BULK_CHUNK):
+                    self.write([Update(Operation.CREATE, rel) for rel in batch[start : start + BULK_CHUNK]])
+            except BaseException:
+                conn.execute("ROLLBACK TO zanzi_bulk")
+                conn.execute("RELEASE zanzi_bulk")
+                raise
+            else:
+                conn.execute("RELEASE zanzi_bulk")
+                self._inserted = True
             count += len(batch)
 
     def _create(self, items: list[tuple[Encoded, Relationship]]) -> None:
