@@ -67,6 +67,8 @@ def plot(rows: list[dict[str, Any]], path: Path, title: str = "") -> str | None:
             prefix = f"check {kind} d="
             if r["workload"] != "deep" or r["op"] != "check" or not r["label"].startswith(prefix):
                 return None
+            if r.get("clients", 1) != 1:  # the 16-client row of depth 1 is another question
+                return None
             return float(r["label"].removeprefix(prefix))
 
         for mode, pts in _by_mode(rows, depth_of).items():
