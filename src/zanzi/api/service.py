@@ -431,6 +431,7 @@ class Service:
             raise InvalidArgument("the schema must be text")
         schema = compile_schema(text)
         with self.datastore.transaction() as tx:
+            tx.hold_commits()  # no relationship may commit between the check and this change
             old_text = tx.read_schema()
             old = compile_schema(old_text) if old_text else None
             check_schema_change(old, schema, lambda q: tx.query(q))
@@ -504,6 +505,8 @@ class Service:
             engine = self._engine_for(tx.read_schema())
             for u in items:
                 self._validate_update(engine, u.relationship, for_delete=u.operation is Operation.DELETE)
+            if conds:
+                tx.hold_commits()  # the preconditions must still hold when this commits
             for p in conds:
                 self._check_precondition(engine, tx, p)
             tx.write(items)
@@ -556,6 +559,8 @@ class Service:
         with self.datastore.transaction() as tx:
             engine = self._engine_for(tx.read_schema())
             _validate_filter(engine, f)
+            if conds:
+                tx.hold_commits()  # the preconditions must still hold when this commits
             for p in conds:
                 self._check_precondition(engine, tx, p)
             q = RelationshipQuery.from_filter(f)

@@ -268,6 +268,12 @@ class Writer(Reader):
     def write_schema(self, text: str) -> None:
         """Replace the stored schema text."""
 
+    def hold_commits(self) -> None:
+        """From now until this transaction ends, no other transaction commits: what it reads
+        from here on is the newest committed state right up to its own commit. Preconditions
+        and schema changes call it before they check what they depend on. Backends whose write
+        transactions never overlap (memory, SQLite) have nothing to do."""
+
     def bulk_create(self, relationships: Iterable[Relationship]) -> int:
         """CREATE every relationship, with :meth:`write`'s CREATE semantics (an expired one counts
         as absent); return how many were created. One that is live already raises

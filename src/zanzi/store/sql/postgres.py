@@ -62,8 +62,19 @@ parallel. Authorization workloads write orders of magnitude less than they read,
 Write transactions use READ COMMITTED: a serializable transaction could not take the shared
 clock row without failing at every concurrent commit. Each statement sees the newest committed
 state plus the transaction's own writes; concurrent writers of one key are serialized by the
-live-key unique index and row locks (the later TOUCH wins). Preconditions are checked against
-the newest committed state when the check runs.
+live-key unique index and row locks (the later TOUCH wins).
+
+Checks that a write depends on. A precondition, or a schema change's check that no stored
+relationship would be orphaned, must still hold when the transaction commits, not only when it
+ran: a concurrent writer could commit in between (two "create unless one exists" writes both
+succeeding). Such transactions call ``hold_commits``, which takes the clock row lock before the
+check: no other Zanzi transaction can commit until this one ends, so every later statement of
+it sees the state its commit follows. And a transaction that validated relationships against
+the schema it read carries that schema's revision into its commit, where a guard (run under the
+clock lock) fails it with serialization_failure (a retryable WriteConflict) if a newer schema
+committed meanwhile. Holding the clock early can meet a writer that holds a row this
+transaction needs and waits for the clock at its commit: PostgreSQL detects that deadlock and
+fails one of them, also as a retryable WriteConflict.
 
 Faults. Reads (idempotent) are retried on a fresh connection after a lost connection, a
 server restart or a recovery conflict on a replica. A write transaction whose connection fails
@@ -443,7 +454,7 @@ class PostgresDatastore(Datastore):
                 self._rollback(conn)
                 raise
             writer.finish()
-            revision = self._commit(conn, xid, writer.schema_text is not None)
+            revision = self._commit(conn, xid, writer.schema_text is not None, writer.schema_seen)
         finally:
             self._local.open = False
             self._primary.release(pool, conn)
@@ -494,9 +505,22 @@ class PostgresDatastore(Datastore):
             if not conn.closed:
                 conn.execute("ROLLBACK")
 
-    def _commit(self, conn: Connection, xid: int, schema_changed: bool) -> int:
-        """Take the next revision and commit, in one round trip (see the module docstring)."""
+    def _commit(
+        self, conn: Connection, xid: int, schema_changed: bool, schema_seen: int | None = None
+    ) -> int:
+        """Take the next revision and commit, in one round trip (see the module docstring).
+        With ``schema_seen`` (the revision of the schema the transaction read), the commit
+        fails with serialization_failure if a newer schema committed since: checked under the
+        clock lock, so no schema change can slip in between."""
         now = int(to_micros(self._clock()))
+        guard = ""
+        if schema_seen is not None and not schema_changed:
+            guard = (
+                "DO $$ BEGIN IF (SELECT coalesce(max(revision), 0) FROM zanzi_schema) <> "
+                f"{int(schema_seen)} THEN RAISE EXCEPTION USING ERRCODE = '40001', MESSAGE = "
+                "'the schema changed while this write was validated against it; retry the write'; "
+                "END IF; END $$; "
+            )
         schema = (
             "UPDATE zanzi_schema SET revision = (SELECT revision FROM zanzi_clock) "
             "WHERE revision IS NULL AND xid = pg_current_xact_id(); "
@@ -506,6 +530,7 @@ class PostgresDatastore(Datastore):
         sql = (
             f"UPDATE zanzi_clock SET revision = revision + 1, timestamp = greatest(timestamp, {now}) "
             "RETURNING revision; "
+            f"{guard}"
             "INSERT INTO zanzi_transactions (revision, xid, snapshot, timestamp, schema_changed) "
             "SELECT revision, pg_current_xact_id(), pg_current_snapshot(), timestamp, "
             f"{'true' if schema_changed else 'false'} FROM zanzi_clock; "

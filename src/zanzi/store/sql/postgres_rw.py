@@ -282,6 +282,8 @@ class PostgresWriter(Writer):
         self.revision: IntRevision = IntRevision(0)  # set at commit
         self.schema_text: str | None = None
         self._inserted = False  # whether any row has created_xid == this transaction's xid
+        self._holding = False  # whether it holds the clock row lock (hold_commits)
+        self.schema_seen: int | None = None  # the revision of the schema read (read_schema)
         self._open = True
 
     def _run(self, fn: Callable[[], Any]) -> Any:
@@ -313,13 +315,35 @@ class PostgresWriter(Writer):
         )
 
     def read_schema(self) -> str | None:
+        """The newest committed schema (or this transaction's own). The revision of the one
+        read is remembered: the commit fails with a retryable WriteConflict if another
+        transaction changed the schema meanwhile, so nothing validated against an old schema
+        is ever committed beside a newer one."""
         self._check()
         if self.schema_text is not None:
             return self.schema_text
-        result: str | None = self._run(lambda: read_schema(self._conn, None))
-        return result
+        row = self._run(
+            lambda: self._conn.execute(
+                "SELECT text, revision FROM zanzi_schema WHERE revision IS NOT NULL "
+                "ORDER BY revision DESC LIMIT 1"
+            ).fetchone()
+        )
+        if self.schema_seen is None:
+            self.schema_seen = int(row[1]) if row is not None else 0
+        return None if row is None else str(row[0])
 
     # writes --------------------------------------------------------------------------------
+
+    def hold_commits(self) -> None:
+        """Lock the clock row now rather than at commit: every other commit waits for this
+        transaction (see the module docstring of :mod:`zanzi.store.sql.postgres`). Under READ
+        COMMITTED each later statement then sees every commit before this one's. A writer
+        holding a row this transaction then needs waits for the lock at its own commit:
+        PostgreSQL reports the deadlock and one side fails with a retryable WriteConflict."""
+        if self._holding:
+            return
+        self._run(lambda: self._conn.execute("SELECT revision FROM zanzi_clock FOR UPDATE").fetchone())
+        self._holding = True
 
     def write(self, updates: Sequence[Update]) -> None:
         """Apply ``updates`` in order, all or nothing (a savepoint): if one fails (a CREATE of
