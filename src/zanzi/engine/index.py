@@ -36,11 +36,13 @@ from zanzi.store.base import (
     RelationshipKey,
     RelationshipQuery,
     Revision,
+    sort_key,
 )
 
 __all__ = ["IndexReader", "ServingIndex"]
 
 _FOREVER = 1 << 62
+_BUILD_PAGE = 50_000  # relationships per store query while building
 
 
 class _Entry:
@@ -102,8 +104,17 @@ class ServingIndex:
         reader = datastore.snapshot(revision)
 
         def everything() -> Iterator[Relationship]:
+            # In ordered pages: a store materialises each query's result, so one query per
+            # type would hold millions of rows at once beside the index being built.
             for t in types:
-                yield from reader.query(RelationshipQuery(resource_type=t))
+                q = RelationshipQuery(resource_type=t)
+                after = None
+                while True:
+                    page = list(reader.query(q, limit=_BUILD_PAGE, after=after, ordered=True))
+                    yield from page
+                    if len(page) < _BUILD_PAGE:
+                        break
+                    after = sort_key(page[-1])
 
         return cls(datastore, revision, everything())
 

@@ -16,6 +16,7 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from sys import intern
 from typing import Any, Protocol, TypeVar
 
 from zanzi.errors import FailedPrecondition, InternalError
@@ -245,10 +246,13 @@ def decode(row: Sequence[Any]) -> Relationship:
     """The relationship in the first nine columns of ``row`` (in :func:`encode`'s order)."""
     srel = row[5]
     caveat = Caveat(row[6], decode_context(row[7])) if row[6] is not None else None
+    # Interned: every row shares one string per name and per id instead of holding its own
+    # copies (a serving index of millions of rows keeps them all; ids repeat across rows).
+    # CPython drops an interned string when nothing else refers to it.
     return Relationship(
-        ObjectRef(row[0], row[1]),
-        row[2],
-        SubjectRef(row[3], row[4], None if srel == ELLIPSIS else srel),
+        ObjectRef(intern(row[0]), intern(row[1])),
+        intern(row[2]),
+        SubjectRef(intern(row[3]), intern(row[4]), None if srel == ELLIPSIS else intern(srel)),
         caveat,
         from_micros(row[8]) if row[8] is not None else None,
     )
