@@ -67,3 +67,19 @@ def test_scenario_lookups_agree_with_check(path: Path, datastore_url: str) -> No
         extra = [a.relationship.subject for a in vf.assertions]
         compared = assert_lookups_agree(service, universe_from(service, rels, extra))
     assert compared > 0 or not rels
+
+
+@pytest.mark.parametrize("backend", ["memory", "sqlite"])
+def test_every_scenario_through_the_validate_command(backend: str, tmp_path: Path) -> None:
+    """The issue's own words: every scenario file through `zanzi validate`, on each backend."""
+    from click.testing import CliRunner
+
+    from zanzi.cli.main import cli
+
+    result = CliRunner().invoke(
+        cli, ["validate", "--datastore", backends(tmp_path)[backend], *map(str, ALL_FILES)]
+    )
+    assert result.exit_code == 0, result.output[-3000:]
+    totals = re.fullmatch(r"(\d+) passed, (\d+) failed", result.output.strip().splitlines()[-1])
+    assert totals is not None, result.output[-3000:]
+    assert int(totals[2]) == 0 and int(totals[1]) >= len(ALL_FILES) == 73
