@@ -6,6 +6,7 @@ from __future__ import annotations
 import multiprocessing
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -247,16 +248,28 @@ def test_driver_errors_never_escape(pg: PostgresServer, url: str, ds: PostgresDa
         tx.write([Update.create("doc:one#viewer@user:alice")])
 
 
-def test_a_lost_commit_acknowledgement_is_resolved_by_xid(ds: PostgresDatastore) -> None:
+def test_a_lost_commit_acknowledgement_is_resolved_by_xid_and_nonce(ds: PostgresDatastore) -> None:
     with ds.transaction() as tx:
         tx.write([Update.create("doc:one#viewer@user:alice")])
         xid = int(tx._xid)  # type: ignore[attr-defined]
-    assert ds._resolve_commit(xid, RuntimeError("lost")) == int(str(tx.revision))
+    nonce = ds._read(
+        lambda c: c.execute(
+            "SELECT nonce FROM zanzi_transactions WHERE xid = %s::xid8", (str(xid),)
+        ).fetchone()[0]
+    )
+    assert ds._resolve_commit(xid, nonce, RuntimeError("lost")) == int(str(tx.revision))
+    # The same xid committed with another nonce: after a crash that lost ours, PostgreSQL gave
+    # our xid to a later transaction. Its commit is not ours.
+    with pytest.raises(WriteConflict, match="rolled back"):
+        ds._resolve_commit(xid, uuid.uuid4(), RuntimeError("lost"))
+    # An xid past the next one: the counter restarted below it.
+    with pytest.raises(WriteConflict, match="rolled back"):
+        ds._resolve_commit(xid + 1_000_000, uuid.uuid4(), RuntimeError("lost"))
     with pytest.raises(RuntimeError), ds.transaction() as tx:
         aborted = int(tx._xid)  # type: ignore[attr-defined]
         raise RuntimeError("roll back")
     with pytest.raises(WriteConflict, match="rolled back"):
-        ds._resolve_commit(aborted, RuntimeError("lost"))
+        ds._resolve_commit(aborted, uuid.uuid4(), RuntimeError("lost"))
 
 
 def test_snapshot_arithmetic() -> None:

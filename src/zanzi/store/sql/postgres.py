@@ -81,8 +81,10 @@ server restart or a recovery conflict on a replica. A write transaction whose co
 before COMMIT was certainly rolled back: :class:`~zanzi.errors.Unavailable` (or
 :class:`~zanzi.errors.WriteConflict` for a serialization failure or deadlock), safe to retry.
 When the connection fails during the commit round trip, the outcome is looked up by xid
-(``pg_xact_status``): a committed transaction returns its revision normally, an aborted one
-raises; if the database cannot tell in time, :class:`~zanzi.errors.Unavailable` says the
+(``pg_xact_status``) and by a random nonce the commit wrote beside its revision (after a crash,
+PostgreSQL hands xids that never reached its WAL to later transactions, so the xid alone could
+name someone else's commit): our committed transaction returns its revision normally, an
+aborted one (or a lost one whose xid another transaction now holds) raises; if the database cannot tell in time, :class:`~zanzi.errors.Unavailable` says the
 outcome is unknown. While the server is unreachable, requests fail at once instead of queueing
 (see :mod:`zanzi.store.sql.postgres_conn`). Every psycopg exception is translated by
 :mod:`zanzi.store.sql.postgres_errors`; none escape.
@@ -96,6 +98,7 @@ import contextlib
 import functools
 import threading
 import time
+import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -513,6 +516,7 @@ class PostgresDatastore(Datastore):
         fails with serialization_failure if a newer schema committed since: checked under the
         clock lock, so no schema change can slip in between."""
         now = int(to_micros(self._clock()))
+        nonce = uuid.uuid4()  # identifies this commit if its acknowledgement is lost
         guard = ""
         if schema_seen is not None and not schema_changed:
             guard = (
@@ -531,9 +535,9 @@ class PostgresDatastore(Datastore):
             f"UPDATE zanzi_clock SET revision = revision + 1, timestamp = greatest(timestamp, {now}) "
             "RETURNING revision; "
             f"{guard}"
-            "INSERT INTO zanzi_transactions (revision, xid, snapshot, timestamp, schema_changed) "
+            "INSERT INTO zanzi_transactions (revision, xid, snapshot, timestamp, schema_changed, nonce) "
             "SELECT revision, pg_current_xact_id(), pg_current_snapshot(), timestamp, "
-            f"{'true' if schema_changed else 'false'} FROM zanzi_clock; "
+            f"{'true' if schema_changed else 'false'}, '{nonce}'::uuid FROM zanzi_clock; "
             f"{schema}"
             f"SELECT pg_notify('{self._channel}', revision::text) FROM zanzi_clock; "
             "COMMIT"
@@ -547,20 +551,25 @@ class PostgresDatastore(Datastore):
                 self._rollback(conn)
                 raise translate(exc, writing=True) from exc
             self._primary.mark_failed(exc)
-            return self._resolve_commit(xid, exc)
+            return self._resolve_commit(xid, nonce, exc)
 
-    def _resolve_commit(self, xid: int, cause: BaseException) -> int:
+    def _resolve_commit(self, xid: int, nonce: uuid.UUID, cause: BaseException) -> int:
         """The revision of transaction ``xid`` whose COMMIT was sent but not acknowledged, once
-        PostgreSQL can tell whether it committed."""
+        PostgreSQL can tell whether it committed. The transaction is ours only if its row
+        carries our ``nonce``: after a crash, PostgreSQL reuses the xids that never reached
+        its WAL, so "xid committed" may be a later transaction's commit (see migration 0002)."""
         deadline = time.monotonic() + COMMIT_RESOLVE_TIMEOUT
         while True:
             try:
                 status, revision = self._read(
                     lambda c: (
                         c.execute(
-                            "SELECT pg_xact_status(%s::xid8), "
-                            "(SELECT revision FROM zanzi_transactions WHERE xid = %s::xid8)",
-                            (str(xid), str(xid)),
+                            # pg_xact_status raises for an xid past the next one: after a crash
+                            # that lost ours, that is where the counter may have restarted.
+                            "SELECT CASE WHEN %s::xid8 >= pg_snapshot_xmax(pg_current_snapshot()) "
+                            "THEN 'aborted' ELSE pg_xact_status(%s::xid8) END, "
+                            "(SELECT revision FROM zanzi_transactions WHERE xid = %s::xid8 AND nonce = %s)",
+                            (str(xid), str(xid), str(xid), nonce),
                         ).fetchone()
                         or (None, None)
                     )
@@ -569,7 +578,7 @@ class PostgresDatastore(Datastore):
                 status, revision = "unreachable", None
             if status == "committed" and revision is not None:
                 return int(revision)
-            if status == "aborted":
+            if status == "aborted" or (status == "committed" and revision is None):
                 raise WriteConflict(
                     "the connection to PostgreSQL was lost while committing and the transaction was "
                     "rolled back; retry it"
