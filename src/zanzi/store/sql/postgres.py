@@ -84,9 +84,10 @@ When the connection fails during the commit round trip, the outcome is looked up
 (``pg_xact_status``) and by a random nonce the commit wrote beside its revision (after a crash,
 PostgreSQL hands xids that never reached its WAL to later transactions, so the xid alone could
 name someone else's commit): our committed transaction returns its revision normally, an
-aborted one (or a lost one whose xid another transaction now holds) raises; if the database cannot tell in time, :class:`~zanzi.errors.Unavailable` says the
-outcome is unknown. While the server is unreachable, requests fail at once instead of queueing
-(see :mod:`zanzi.store.sql.postgres_conn`). Every psycopg exception is translated by
+aborted one (or a lost one whose xid another transaction now holds) raises; if the database
+cannot tell in time, :class:`~zanzi.errors.Unavailable` says the outcome is unknown. While the
+server is unreachable, requests fail at once instead of queueing (see
+:mod:`zanzi.store.sql.postgres_conn`). Every psycopg exception is translated by
 :mod:`zanzi.store.sql.postgres_errors`; none escape.
 
 Reads and writes live in :mod:`zanzi.store.sql.postgres_rw`.
